@@ -1,0 +1,82 @@
+"""Chat-formatted samples for every task (ChatML, the layout of Qwen2.5's chat template).
+
+    <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{parts}<|im_end|>\n<|im_start|>assistant\n{reply}<|im_end|>\n
+
+A turn's content is a list of parts: strings and `Visual`s (each becomes a vision block). The
+assistant's text is supervised (its closing <|im_end|> included, so the model learns to stop); prompts,
+system text and visual tokens never are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from tuna.sequence import Segment, Text, Visual
+
+Part = str | Visual
+Encode = Callable[[str], list[int]]
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+CAPTION_PROMPT = "Describe the image."
+
+
+def conversation(
+    encode: Encode,
+    turns: Sequence[tuple[str, Sequence[Part]]],
+    system: str | None = DEFAULT_SYSTEM,
+    add_generation_prompt: bool = False,
+) -> list[Segment]:
+    """Segments for a conversation of (role, parts) turns."""
+    segments: list[Segment] = []
+    pending = ""  # unsupervised text waiting to be encoded in one piece
+
+    def flush() -> None:
+        nonlocal pending
+        if pending:
+            segments.append(Text(encode(pending)))
+            pending = ""
+
+    if system is not None:
+        pending += f"<|im_start|>system\n{system}<|im_end|>\n"
+    for role, parts in turns:
+        if role not in ("user", "assistant", "system"):
+            raise ValueError(f"unknown chat role {role!r}; expected user, assistant or system")
+        pending += f"<|im_start|>{role}\n"
+        for part in parts:
+            if isinstance(part, Visual):
+                flush()
+                segments.append(part)
+            elif role == "assistant":
+                flush()
+                segments.append(Text(encode(part + "<|im_end|>"), supervised=True))
+            else:
+                pending += part
+        if role != "assistant" or not parts or isinstance(parts[-1], Visual):
+            pending += "<|im_end|>"
+        pending += "\n"
+    if add_generation_prompt:
+        pending += "<|im_start|>assistant\n"
+    flush()
+    return segments
+
+
+# ------------------------------------------------------------------ one builder per task (training)
+
+
+def understanding(encode: Encode, visual: Visual, question: str, answer: str) -> list[Segment]:
+    """Image/video QA or captioning: clean visual, then the question; the answer is supervised."""
+    return conversation(encode, [("user", [visual, question]), ("assistant", [answer])])
+
+
+def captioning(encode: Encode, visual: Visual, caption: str) -> list[Segment]:
+    return understanding(encode, visual, CAPTION_PROMPT, caption)
+
+
+def text_to_visual(encode: Encode, prompt: str, target: Visual) -> list[Segment]:
+    """T2I / T2V: the prompt, then the noisy target block."""
+    return conversation(encode, [("user", [prompt]), ("assistant", [target])])
+
+
+def editing(encode: Encode, source: Visual, instruction: str, target: Visual) -> list[Segment]:
+    """Editing: instruction + clean source image, then the noisy target."""
+    return conversation(encode, [("user", [source, instruction]), ("assistant", [target])])

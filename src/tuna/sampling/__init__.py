@@ -1,0 +1,1 @@
+"""Sampling as pure functions: text decoding with a KV cache; flow-matching ODE solvers."""

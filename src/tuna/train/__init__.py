@@ -1,0 +1,1 @@
+"""Training: stage freezing plans, loop, parallelism and checkpoints."""
