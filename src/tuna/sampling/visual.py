@@ -86,3 +86,32 @@ def block_velocity(model, prefix: PrefixCache, x: torch.Tensor, t: float) -> tor
     cond = torch.full((rows, 1 + n), block_no, device=device)
     v = model.flow_head(hidden, positions, mask, cond, table, out_rows, out_cols, cache=prefix.head_cache)
     return v.reshape(rows, f, h, w, c).permute(0, 4, 1, 2, 3)
+
+
+@torch.no_grad()
+def sample_latents(
+    model,
+    prompt: Sequence[Segment],
+    negative: Sequence[Segment] | None,
+    grid: tuple[int, int, int],
+    steps: int = 50,
+    cfg_scale: float = 7.5,
+    shift: float = 3.0,
+    seed: int = 0,
+    solver: str = "euler",
+) -> torch.Tensor:
+    """Latents (1, C, f, h, w) for one prompt; CFG batches the conditional and negative rows."""
+    from tuna.sampling.flow import denoise, get_noise, get_schedule, guidance
+
+    guided = cfg_scale != 1.0 and negative is not None
+    prefix = PrefixCache(model, [prompt, negative] if guided else [prompt])
+    dtype = next(model.decoder.parameters()).dtype
+    x = get_noise((1, model.cfg.latent_channels, *grid), seed, device=model_device(model), dtype=dtype)
+
+    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+        if not guided:
+            return block_velocity(model, prefix, x, t)
+        v = block_velocity(model, prefix, x.expand(2, *x.shape[1:]), t)
+        return guidance(v[:1], v[1:], cfg_scale)
+
+    return denoise(velocity, x, get_schedule(steps, shift), solver)
