@@ -59,12 +59,15 @@ def test_cfg_scale_one_equals_conditional_and_seed_is_deterministic(tiny_model, 
     cond = prompts.conversation(encode, [("user", ["a square"])], add_generation_prompt=True)
     uncond = prompts.conversation(encode, [("user", [""])], add_generation_prompt=True)
     grid = (1, 2, 2)
-    a = sample_latents(model, cond, uncond, grid, steps=4, cfg_scale=1.0, seed=3)
-    b = sample_latents(model, cond, None, grid, steps=4, cfg_scale=7.0, seed=3)
+    a = sample_latents(model, [cond], [uncond], grid, steps=4, cfg_scale=1.0, seeds=[3])
+    b = sample_latents(model, [cond], None, grid, steps=4, cfg_scale=7.0, seeds=[3])
     assert torch.equal(a, b)
-    c = sample_latents(model, cond, uncond, grid, steps=4, cfg_scale=4.0, seed=3)
-    d = sample_latents(model, cond, uncond, grid, steps=4, cfg_scale=4.0, seed=3)
+    c = sample_latents(model, [cond], [uncond], grid, steps=4, cfg_scale=4.0, seeds=[3])
+    d = sample_latents(model, [cond], [uncond], grid, steps=4, cfg_scale=4.0, seeds=[3])
     assert torch.equal(c, d) and not torch.allclose(a, c)
+    # a batch of prompts gives each prompt the image it gets alone (same seed)
+    both = sample_latents(model, [cond, uncond], [uncond, uncond], grid, steps=4, cfg_scale=4.0, seeds=[3, 5])
+    assert torch.allclose(both[:1], c, atol=1e-5)
 
 
 def test_solvers_integrate_a_known_flow():

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
 
-    for module in ("tuna.data.shapes.cli", "tuna.bench.cli"):
+    for module in ("tuna.inference_cli", "tuna.train.cli", "tuna.data.shapes.cli", "tuna.bench.cli"):
         try:
             register = __import__(module, fromlist=["register"]).register
         except ModuleNotFoundError:

@@ -163,6 +163,8 @@ class TunaConfig:
     connector_hidden_size: int | None = None  # None: the decoder width (official connector)
     loss_text_weight: float = 0.2
     loss_flow_weight: float = 1.0
+    image_size: int = 512  # default generation side; input images are resized to about this area
+    video_frames: int = 17  # default frames for T2V and for sampling an input video (1 + 4k)
 
     @property
     def latent_channels(self) -> int:
@@ -255,6 +257,8 @@ def _tiny() -> TunaConfig:
             num_kv_heads=2,
             timestep_freq_dim=64,
         ),
+        image_size=64,
+        video_frames=5,
         tokens=TokenConfig(
             pad_id=0, im_start_id=1, im_end_id=2, vision_start_id=3, vision_end_id=4, image_pad_id=5
         ),

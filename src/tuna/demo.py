@@ -80,7 +80,7 @@ def run_demo(out: str | Path, seed: int = 0) -> int:
     prompt = prompts.conversation(encode, [("user", ["a blue circle"])], add_generation_prompt=True)
     negative = prompts.conversation(encode, [("user", [""])], add_generation_prompt=True)
     grid = model.vae.latent_shape(1, 64, 64)
-    latents = sample_latents(model, prompt, negative, grid, steps=20, cfg_scale=4.0, seed=seed)
+    latents = sample_latents(model, [prompt], [negative], grid, steps=20, cfg_scale=4.0, seeds=[seed])
     generated = to_image(model.vae.decode(latents)[0, :, 0])
     generated.save(out / "t2i.png")
     print(f"[t2i]    'a blue circle' → {out / 't2i.png'} in {time.perf_counter() - start:.2f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from tqdm.auto import tqdm
 
 from tuna.model.noise import shift_time
 
@@ -34,12 +35,17 @@ def euler_step(x: torch.Tensor, v: torch.Tensor, t: float, t_next: float) -> tor
 
 
 def denoise(
-    velocity: VelocityFn, x: torch.Tensor, schedule: list[float], solver: str = "euler"
+    velocity: VelocityFn,
+    x: torch.Tensor,
+    schedule: list[float],
+    solver: str = "euler",
+    progress: bool = False,
 ) -> torch.Tensor:
     """Integrate dx/dt = v(x, t) along the schedule with Euler, Heun (2nd order) or midpoint."""
     if solver not in ("euler", "heun", "midpoint"):
         raise ValueError(f"unknown sampler {solver!r}; expected euler, heun or midpoint")
-    for t, t_next in zip(schedule[:-1], schedule[1:]):
+    steps = list(zip(schedule[:-1], schedule[1:]))
+    for t, t_next in tqdm(steps, desc="denoising", unit="step", disable=not progress, leave=False):
         v = velocity(x, t)
         if solver == "euler":
             x = euler_step(x, v, t, t_next)

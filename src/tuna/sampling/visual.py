@@ -8,13 +8,14 @@ Rows are batched: CFG's conditional and unconditional prompts are rows of one fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from tuna.model.decoder import KVCache
 from tuna.model.masks import TokenLayout
 from tuna.model.rope import visual_block_positions
+from tuna.sampling.flow import denoise, get_noise, get_schedule, guidance
 from tuna.sequence import Segment, Text, TunaBatch, build_batch
 
 
@@ -66,7 +67,8 @@ def block_velocity(model, prefix: PrefixCache, x: torch.Tensor, t: float) -> tor
     n = f * h * w
     device = x.device
     t_rows = torch.full((rows,), t, device=device)
-    embeds = model.embed_visuals(x, t_rows)  # (B, 1 + n, D)
+    # The ODE state stays fp32 (set by the caller); the model runs in its own dtype.
+    embeds = model.embed_visuals(x.to(next(model.encoder.parameters()).dtype), t_rows)  # (B, 1 + n, D)
     positions = torch.stack([visual_block_positions(p, f, h, w)[0] for p in prefix.next_pos], dim=1).to(
         device
     )
@@ -85,33 +87,91 @@ def block_velocity(model, prefix: PrefixCache, x: torch.Tensor, t: float) -> tor
     table = torch.cat([torch.ones(prefix.num_prefix_blocks, device=device), t_rows[:1]])
     cond = torch.full((rows, 1 + n), block_no, device=device)
     v = model.flow_head(hidden, positions, mask, cond, table, out_rows, out_cols, cache=prefix.head_cache)
-    return v.reshape(rows, f, h, w, c).permute(0, 4, 1, 2, 3)
+    return v.float().reshape(rows, f, h, w, c).permute(0, 4, 1, 2, 3)
+
+
+def solve(
+    model,
+    rows: Sequence[Sequence[Segment]],
+    combine: Callable[[torch.Tensor], torch.Tensor],
+    grid: tuple[int, int, int],
+    seeds: Sequence[int],
+    steps: int,
+    shift: float,
+    solver: str,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Denoise len(seeds) latents; `rows` are the prompts, grouped by guidance role.
+
+    `rows` holds g groups of len(seeds) prompts each (e.g. [cond…, uncond…]); every step evaluates all
+    of them in one forward, and `combine` maps the (g·n, C, f, h, w) velocities to the n guided ones.
+    """
+    n = len(seeds)
+    if len(rows) % n:
+        raise ValueError(f"{len(rows)} prompt rows do not split into groups of {n}")
+    groups = len(rows) // n
+    prefix = PrefixCache(model, rows)
+    shape = (model.cfg.latent_channels, *grid)
+    x = torch.cat([get_noise((1, *shape), seed, device=model_device(model)) for seed in seeds])  # fp32
+
+    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+        return combine(block_velocity(model, prefix, x.repeat(groups, 1, 1, 1, 1), t))
+
+    return denoise(velocity, x, get_schedule(steps, shift), solver, progress)
 
 
 @torch.no_grad()
 def sample_latents(
     model,
-    prompt: Sequence[Segment],
-    negative: Sequence[Segment] | None,
+    prompts: Sequence[Sequence[Segment]],
+    negatives: Sequence[Sequence[Segment]] | None,
     grid: tuple[int, int, int],
     steps: int = 50,
     cfg_scale: float = 7.5,
     shift: float = 3.0,
+    seeds: Sequence[int] = (0,),
+    solver: str = "euler",
+    progress: bool = False,
+) -> torch.Tensor:
+    """T2I / T2V latents (n, C, f, h, w): conditional and negative rows share every forward (CFG).
+
+    With cfg_scale = 1 (or no negatives) only the conditional rows run: v = v_c exactly.
+    """
+    n = len(prompts)
+    if len(seeds) != n:
+        raise ValueError(f"got {n} prompts but {len(seeds)} seeds")
+    if cfg_scale == 1.0 or negatives is None:
+        return solve(model, prompts, lambda v: v, grid, seeds, steps, shift, solver, progress)
+    rows = list(prompts) + list(negatives)
+    combine = lambda v: guidance(v[:n], v[n:], cfg_scale)  # noqa: E731
+    return solve(model, rows, combine, grid, seeds, steps, shift, solver, progress)
+
+
+@torch.no_grad()
+def sample_edit(
+    model,
+    full: Sequence[Segment],
+    image_only: Sequence[Segment],
+    empty: Sequence[Segment],
+    grid: tuple[int, int, int],
+    steps: int = 50,
+    text_cfg: float = 5.0,
+    image_cfg: float = 1.5,
+    shift: float = 3.0,
     seed: int = 0,
     solver: str = "euler",
+    progress: bool = False,
 ) -> torch.Tensor:
-    """Latents (1, C, f, h, w) for one prompt; CFG batches the conditional and negative rows."""
-    from tuna.sampling.flow import denoise, get_noise, get_schedule, guidance
+    """Editing with separate text and image guidance (InstructPix2Pix's decomposition):
 
-    guided = cfg_scale != 1.0 and negative is not None
-    prefix = PrefixCache(model, [prompt, negative] if guided else [prompt])
-    dtype = next(model.decoder.parameters()).dtype
-    x = get_noise((1, model.cfg.latent_channels, *grid), seed, device=model_device(model), dtype=dtype)
+    v = v(∅) + s_img·(v(image) − v(∅)) + s_txt·(v(image, text) − v(image)).
+    With both scales 1 this is the fully conditional velocity.
+    """
+    if text_cfg == 1.0 and image_cfg == 1.0:
+        return solve(model, [full], lambda v: v, grid, [seed], steps, shift, solver, progress)
 
-    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
-        if not guided:
-            return block_velocity(model, prefix, x, t)
-        v = block_velocity(model, prefix, x.expand(2, *x.shape[1:]), t)
-        return guidance(v[:1], v[1:], cfg_scale)
+    def combine(v: torch.Tensor) -> torch.Tensor:
+        v_full, v_image, v_empty = v[0:1], v[1:2], v[2:3]
+        return v_empty + image_cfg * (v_image - v_empty) + text_cfg * (v_full - v_image)
 
-    return denoise(velocity, x, get_schedule(steps, shift), solver)
+    return solve(model, [full, image_only, empty], combine, grid, [seed], steps, shift, solver, progress)
