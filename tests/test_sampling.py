@@ -91,3 +91,46 @@ def test_solvers_integrate_a_known_flow():
 def test_text_segments_reject_nothing_silently(tiny_cfg):
     with pytest.raises(ValueError):
         build_batch([[Text([])]], tiny_cfg.tokens, tiny_cfg.vae)
+
+
+def test_batched_greedy_decoding_equals_one_row_at_a_time(tiny_model, byte_tokenizer):
+    from tuna.sampling.text import decode_batch
+
+    model = tiny_model.eval()
+    encode = lambda s: byte_tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
+    questions = [
+        prompts.conversation(
+            encode,
+            [("user", [Visual(pixels=torch.rand(3, 1, 32, 32) * 2 - 1), "what?"])],
+            add_generation_prompt=True,
+        ),
+        prompts.conversation(
+            encode,
+            [("user", ["a much longer question about nothing in particular"])],
+            add_generation_prompt=True,
+        ),
+    ]
+    stop = {model.cfg.tokens.im_end_id}
+
+    def answers(samples):
+        batch = build_batch(samples, model.cfg.tokens, model.cfg.vae)
+        latents = model.encode_latents(batch.visuals)
+        embeds = model.embed_sequence(
+            batch.input_ids, batch.blocks, model.embed_blocks(latents, torch.ones(len(latents)))
+        )
+        return decode_batch(model, embeds, batch.position_ids, batch.layout, 6, stop)
+
+    together = answers(questions)
+    assert together == [answers([q])[0] for q in questions]
+    assert all(len(a) == 6 for a in together)
+
+
+def test_sampling_with_and_without_prefix_reuse_agree(tiny_model, byte_tokenizer):
+    model = open_head(tiny_model)
+    encode = lambda s: byte_tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
+    cond = prompts.conversation(encode, [("user", ["two triangles"])], add_generation_prompt=True)
+    uncond = prompts.conversation(encode, [("user", [""])], add_generation_prompt=True)
+    kw = dict(grid=(1, 2, 3), steps=3, cfg_scale=3.0, seeds=[1])
+    fast = sample_latents(model, [cond], [uncond], **kw)
+    slow = sample_latents(model, [cond], [uncond], reuse_prefix=False, **kw)
+    assert torch.allclose(fast, slow, atol=1e-5)

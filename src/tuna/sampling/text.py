@@ -1,4 +1,8 @@
-"""Autoregressive text decoding with a KV cache (never recomputes the prefix)."""
+"""Autoregressive text decoding with a KV cache: the prompt is prefilled once, then one step per token.
+
+Rows may be batched: prompts are right-padded, padding tokens belong to no sample (inert under the
+layout mask), and each row's new tokens continue that row's own positions.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import torch
 
 from tuna.model.decoder import KVCache
 from tuna.model.masks import TokenLayout
-from tuna.model.rope import text_positions
 
 
 def next_token(
@@ -21,12 +24,46 @@ def next_token(
     if top_p < 1.0:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         keep = sorted_probs.cumsum(dim=-1) - sorted_probs < top_p  # always keeps the most likely token
-        sorted_probs = sorted_probs * keep
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs * keep)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
 @torch.no_grad()
+def generate_tokens(
+    model,
+    prefix_embeds: torch.Tensor,
+    position_ids: torch.Tensor,
+    layout: TokenLayout,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Iterator[torch.Tensor]:
+    """Yield (B,) new token ids per step for B right-padded prompts (the caller decides when to stop).
+
+    prefix_embeds (B, L, D) — text and visual embeddings; position_ids (3, B, L); layout — the
+    prompts' TokenLayout (sample id −1 on padding).
+    """
+    decoder = model.decoder
+    cache = KVCache(len(decoder.layers))
+    hidden = decoder(prefix_embeds, position_ids, model.attention_mask(layout), cache=cache)
+    rows = prefix_embeds.shape[0]
+    last = (layout.sample_ids >= 0).long().cumsum(1).argmax(1)  # each row's last real token
+    hidden_last = hidden[torch.arange(rows), last]
+    next_pos = position_ids.amax(dim=(0, 2)) + 1  # (B,)
+    sample_ids, block_ids = layout.sample_ids, layout.block_ids
+    new_sample = sample_ids[torch.arange(rows), last][:, None]  # each row's sample id
+    for _ in range(max_new_tokens):
+        token = next_token(decoder.logits(hidden_last), temperature, top_p, generator)
+        yield token
+        sample_ids = torch.cat([sample_ids, new_sample], dim=1)
+        block_ids = torch.cat([block_ids, torch.zeros_like(new_sample)], dim=1)
+        positions = next_pos[None, :, None].expand(3, rows, 1)
+        next_pos = next_pos + 1
+        mask = model.attention_mask(TokenLayout(sample_ids, block_ids), q_start=cache.length)
+        hidden_last = decoder(decoder.embed(token[:, None]), positions, mask, cache=cache)[:, -1]
+
+
 def stream_text(
     model,
     prefix_embeds: torch.Tensor,
@@ -38,25 +75,36 @@ def stream_text(
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> Iterator[int]:
-    """Yield new token ids for one sequence: prefill once, then one cached step per token.
-
-    prefix_embeds (1, L, D) — text and visual embeddings of the prompt; position_ids (3, 1, L);
-    layout — its TokenLayout (visual blocks bidirectional). Stops after a token in stop_ids.
-    """
-    decoder = model.decoder
-    cache = KVCache(len(decoder.layers))
-    hidden = decoder(prefix_embeds, position_ids, model.attention_mask(layout), cache=cache)
-    next_pos = int(position_ids.max()) + 1
-    sample_ids, block_ids = layout.sample_ids, layout.block_ids
-    for _ in range(max_new_tokens):
-        token = next_token(decoder.logits(hidden[:, -1]), temperature, top_p, generator)
+    """Yield new token ids for one sequence, stopping after a token in stop_ids."""
+    steps = generate_tokens(
+        model, prefix_embeds, position_ids, layout, max_new_tokens, temperature, top_p, generator
+    )
+    for token in steps:
         token_id = int(token[0])
         yield token_id
         if token_id in stop_ids:
             return
-        sample_ids = torch.cat([sample_ids, sample_ids[:, -1:]], dim=1)
-        block_ids = torch.cat([block_ids, torch.zeros_like(block_ids[:, -1:])], dim=1)
-        positions = text_positions(next_pos, 1)[:, None].to(position_ids.device)  # (3, 1, 1)
-        next_pos += 1
-        mask = model.attention_mask(TokenLayout(sample_ids, block_ids), q_start=cache.length)
-        hidden = decoder(decoder.embed(token[:, None]), positions, mask, cache=cache)
+
+
+def decode_batch(
+    model,
+    prefix_embeds: torch.Tensor,
+    position_ids: torch.Tensor,
+    layout: TokenLayout,
+    max_new_tokens: int,
+    stop_ids: set[int],
+) -> list[list[int]]:
+    """Greedy answers for B prompts at once; each row ends at (and excludes) its first stop token."""
+    rows = prefix_embeds.shape[0]
+    answers: list[list[int]] = [[] for _ in range(rows)]
+    done = [False] * rows
+    for token in generate_tokens(model, prefix_embeds, position_ids, layout, max_new_tokens):
+        for r, t in enumerate(token.tolist()):
+            if not done[r]:
+                if t in stop_ids:
+                    done[r] = True
+                else:
+                    answers[r].append(t)
+        if all(done):
+            break
+    return answers

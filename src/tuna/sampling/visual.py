@@ -16,7 +16,7 @@ from tuna.model.decoder import KVCache
 from tuna.model.masks import TokenLayout
 from tuna.model.rope import visual_block_positions
 from tuna.sampling.flow import denoise, get_noise, get_schedule, guidance
-from tuna.sequence import Segment, Text, TunaBatch, build_batch
+from tuna.sequence import Segment, Text, TunaBatch, Visual, build_batch
 
 
 class PrefixCache:
@@ -90,6 +90,24 @@ def block_velocity(model, prefix: PrefixCache, x: torch.Tensor, t: float) -> tor
     return v.float().reshape(rows, f, h, w, c).permute(0, 4, 1, 2, 3)
 
 
+def recompute_velocity(model, rows: Sequence[Sequence[Segment]], x: torch.Tensor, t: float) -> torch.Tensor:
+    """Reference velocity without any cache: each row's prompt + noisy block recomputed in full."""
+    dtype = next(model.encoder.parameters()).dtype
+    samples = [list(r) + [Visual(latents=x[i].to(dtype), noisy=True)] for i, r in enumerate(rows)]
+    batch = build_batch(samples, model.cfg.tokens, model.cfg.vae).to(model_device(model))
+    t_all = torch.tensor([t if v.noisy else 1.0 for v in batch.visuals], device=x.device)
+    latents = model.encode_latents(batch.visuals)
+    embeds = model.embed_sequence(batch.input_ids, batch.blocks, model.embed_blocks(latents, t_all))
+    mask = model.attention_mask(batch.layout)
+    hidden = model.decoder(embeds, batch.position_ids, mask)
+    targets = [b for b in batch.blocks if b.noisy]
+    rows_idx = torch.cat([torch.full((b.num_tokens,), b.row) for b in targets]).to(x.device)
+    cols = torch.cat([torch.arange(b.start + 1, b.start + 1 + b.num_tokens) for b in targets]).to(x.device)
+    v = model.flow_head(hidden, batch.position_ids, mask, batch.layout.block_ids, t_all, rows_idx, cols)
+    c, f, h, w = x.shape[1:]
+    return v.float().reshape(len(rows), f, h, w, c).permute(0, 4, 1, 2, 3)
+
+
 def solve(
     model,
     rows: Sequence[Sequence[Segment]],
@@ -100,6 +118,7 @@ def solve(
     shift: float,
     solver: str,
     progress: bool = False,
+    reuse_prefix: bool = True,
 ) -> torch.Tensor:
     """Denoise len(seeds) latents; `rows` are the prompts, grouped by guidance role.
 
@@ -110,12 +129,15 @@ def solve(
     if len(rows) % n:
         raise ValueError(f"{len(rows)} prompt rows do not split into groups of {n}")
     groups = len(rows) // n
-    prefix = PrefixCache(model, rows)
+    prefix = PrefixCache(model, rows) if reuse_prefix else None
     shape = (model.cfg.latent_channels, *grid)
     x = torch.cat([get_noise((1, *shape), seed, device=model_device(model)) for seed in seeds])  # fp32
 
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
-        return combine(block_velocity(model, prefix, x.repeat(groups, 1, 1, 1, 1), t))
+        x = x.repeat(groups, 1, 1, 1, 1)
+        if prefix is None:  # the official code's way: the whole sequence, every step
+            return combine(recompute_velocity(model, rows, x, t))
+        return combine(block_velocity(model, prefix, x, t))
 
     return denoise(velocity, x, get_schedule(steps, shift), solver, progress)
 
@@ -132,6 +154,7 @@ def sample_latents(
     seeds: Sequence[int] = (0,),
     solver: str = "euler",
     progress: bool = False,
+    reuse_prefix: bool = True,
 ) -> torch.Tensor:
     """T2I / T2V latents (n, C, f, h, w): conditional and negative rows share every forward (CFG).
 
@@ -141,10 +164,10 @@ def sample_latents(
     if len(seeds) != n:
         raise ValueError(f"got {n} prompts but {len(seeds)} seeds")
     if cfg_scale == 1.0 or negatives is None:
-        return solve(model, prompts, lambda v: v, grid, seeds, steps, shift, solver, progress)
+        return solve(model, prompts, lambda v: v, grid, seeds, steps, shift, solver, progress, reuse_prefix)
     rows = list(prompts) + list(negatives)
     combine = lambda v: guidance(v[:n], v[n:], cfg_scale)  # noqa: E731
-    return solve(model, rows, combine, grid, seeds, steps, shift, solver, progress)
+    return solve(model, rows, combine, grid, seeds, steps, shift, solver, progress, reuse_prefix)
 
 
 @torch.no_grad()
