@@ -1,0 +1,88 @@
+"""`tuna bench shapes ...`: register with the lead's argparse main via `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tuna.bench.controls import CONTROLS, make_control
+from tuna.bench.items import BENCH_TASKS, BenchItem, build_items, load_prompt_items
+from tuna.bench.protocol import TunaTasks, load_tasks
+from tuna.bench.report import format_table, write_html, write_json
+from tuna.bench.runner import BenchConfig, run_bench
+from tuna.data.shapes.world import WorldConfig
+
+DEFAULT_N = 120  # items per task: 20 per T2I category / VQA type, 30 per video QA type
+
+
+def _tasks_arg(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in BENCH_TASKS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown tasks {bad or text!r}; choose from {','.join(BENCH_TASKS)}"
+        )
+    return names
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    bench = subparsers.add_parser("bench", help="benchmarks with programmatic scoring")
+    kinds = bench.add_subparsers(dest="bench", required=True)
+    p = kinds.add_parser(
+        "shapes", help="ShapesBench: T2I, VQA, editing, T2V and video QA on the shapes world"
+    )
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--model", type=Path, help="model directory, loaded with tuna.pipeline.TunaPipeline")
+    who.add_argument(
+        "--control", choices=CONTROLS, help="score a control instead of a model (scorer honesty)"
+    )
+    p.add_argument(
+        "--tasks",
+        type=_tasks_arg,
+        default=list(BENCH_TASKS),
+        help="comma-separated subset of " + ",".join(BENCH_TASKS),
+    )
+    p.add_argument("--n", type=int, default=DEFAULT_N, help="items per task")
+    p.add_argument("--seed", type=int, default=0, help="world seed of the test items, and generation seed")
+    p.add_argument(
+        "--prompts", type=Path, help="JSONL of user generation prompts+specs; scores T2I on them only"
+    )
+    p.add_argument("--size", type=int, default=128, help="image side (multiple of 16)")
+    p.add_argument("--frames", type=int, default=17, help="video frames (1 + 4k)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--json", type=Path, help="write scores here")
+    p.add_argument("--report", type=Path, help="write an HTML report into this directory")
+    p.set_defaults(func=run_shapes)
+    return p
+
+
+def run_shapes(args: argparse.Namespace) -> int:
+    world = WorldConfig(height=args.size, width=args.size, frames=args.frames)
+    if args.prompts is not None:
+        items: dict[str, list[BenchItem]] = {"t2i": list(load_prompt_items(args.prompts, args.seed, world))}
+    else:
+        items = {task: build_items(task, args.seed, args.n, world) for task in args.tasks}
+    tasks: TunaTasks = (
+        load_tasks(args.model)
+        if args.model is not None
+        else make_control(args.control, [it for v in items.values() for it in v], args.seed)
+    )
+    cfg = BenchConfig(args.size, args.size, args.frames, args.seed, args.batch_size)
+    results = run_bench(tasks, items, cfg)
+    print(format_table(results))
+    meta = {
+        "model": str(args.model) if args.model else None,
+        "control": args.control,
+        "n": args.n,
+        "seed": args.seed,
+        "size": args.size,
+        "frames": args.frames,
+        "prompts": str(args.prompts) if args.prompts else None,
+    }
+    if args.json:
+        write_json(args.json, results, meta)
+    if args.report:
+        print(f"report: {write_html(args.report, results, meta)}", file=sys.stderr)
+    return 0
