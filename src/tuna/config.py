@@ -265,6 +265,54 @@ def _tiny() -> TunaConfig:
     )
 
 
+def _shapes() -> TunaConfig:
+    # tuna-shapes, the built-in default: every component small enough to train on the shapes world
+    # (128² renders → 8×8 latents, 17-frame videos → 5 latent frames) and ship in < 50 MB.
+    return TunaConfig(
+        name="shapes",
+        decoder=DecoderConfig(
+            vocab_size=1024,
+            hidden_size=256,
+            intermediate_size=704,
+            num_layers=6,
+            num_heads=4,
+            num_kv_heads=2,
+            rope_theta=10000.0,
+            tie_word_embeddings=True,
+            max_position_embeddings=4096,
+            mrope_section=(8, 12, 12),
+        ),
+        encoder=EncoderConfig(
+            hidden_size=192,
+            intermediate_size=512,
+            num_layers=4,
+            num_heads=3,
+            position_grid=8,
+            feature_layer=-2,
+        ),
+        vae=VAEConfig(
+            base_dim=16,
+            decoder_base_dim=None,
+            z_dim=16,
+            dim_mult=(1, 2, 2, 2),
+            num_res_blocks=1,
+        ),
+        flow_head=FlowHeadConfig(
+            num_layers=4,
+            hidden_size=256,
+            intermediate_size=704,
+            num_heads=4,
+            num_kv_heads=2,
+            timestep_freq_dim=128,
+        ),
+        image_size=128,
+        video_frames=17,
+        tokens=TokenConfig(
+            pad_id=0, im_start_id=1, im_end_id=2, vision_start_id=3, vision_end_id=4, image_pad_id=5
+        ),
+    )
+
+
 def _qwen_1_5b() -> TunaConfig:
     # Qwen2.5-1.5B-Instruct + SigLIP 2 so400m (patch16-512) + Wan 2.2 VAE. The flow head follows the
     # official 1.5B config: 40 blocks at the decoder's width with 24 query / 8 KV heads of dim 64
@@ -296,7 +344,7 @@ def _qwen_7b() -> TunaConfig:
     )
 
 
-PRESETS = {"tiny": _tiny, "1.5b": _qwen_1_5b, "7b": _qwen_7b}
+PRESETS = {"tiny": _tiny, "shapes": _shapes, "1.5b": _qwen_1_5b, "7b": _qwen_7b}
 
 
 def get_preset(name: str) -> TunaConfig:
