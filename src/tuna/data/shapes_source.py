@@ -1,0 +1,55 @@
+"""The built-in shapes world as a data source of every kind (`tuna.data.shapes` is used, not changed)."""
+
+from __future__ import annotations
+
+from tuna import prompts
+from tuna.data.formats import Formatter
+from tuna.data.shapes.world import ShapesWorld, WorldConfig
+from tuna.sequence import Segment, Text, Visual
+
+
+class ShapesSource:
+    """Endless: record `index` of a kind is the world's sample `index` of the matching task.
+
+    und alternates VQA (even indices) and captions (odd) so understanding data includes descriptions;
+    text is the caption alone, as plain language-model text.
+    """
+
+    def __init__(self, kind: str, seed: int, size: int, frames: int):
+        if kind not in ("t2i", "caption", "und", "edit", "video", "text"):
+            raise ValueError(f"the shapes world has no data kind {kind!r}")
+        self.kind = kind
+        self.world = ShapesWorld(
+            seed=seed, split="train", config=WorldConfig(height=size, width=size, frames=frames)
+        )
+
+    def __len__(self) -> int:
+        return 2**62  # endless; index with no epoch wrap-around
+
+    def get(self, index: int, fmt: Formatter) -> list[Segment]:
+        encode, world = fmt.encode, self.world
+        if self.kind == "t2i":
+            s = world.sample("t2i", index)
+            return prompts.text_to_visual(encode, s.prompt, Visual(pixels=fmt.pixels(s.image), noisy=True))
+        if self.kind == "caption" or (self.kind == "und" and index % 2):
+            s = world.sample("caption", index // 2 if self.kind == "und" else index)
+            return prompts.captioning(encode, Visual(pixels=fmt.pixels(s.image)), s.caption)
+        if self.kind == "und":
+            s = world.sample("vqa", index // 2)
+            turns: list = []
+            for i, qa in enumerate(s.qa):
+                question = [Visual(pixels=fmt.pixels(s.image)), qa.question] if i == 0 else [qa.question]
+                turns += [("user", question), ("assistant", [qa.answer])]
+            return prompts.conversation(encode, turns)
+        if self.kind == "edit":
+            s = world.sample("edit", index)
+            source, target = fmt.pixels(s.source_image), fmt.pixels(s.target_image)
+            return prompts.editing(
+                encode, Visual(pixels=source), s.instruction, Visual(pixels=target, noisy=True)
+            )
+        if self.kind == "video":
+            s = world.sample("video", index)
+            return prompts.text_to_visual(
+                encode, s.caption, Visual(pixels=fmt.video_pixels(s.frames), noisy=True)
+            )
+        return [Text(encode(world.sample("caption", index).caption), supervised=True)]

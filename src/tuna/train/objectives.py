@@ -1,0 +1,94 @@
+"""What a training step optimises: Tuna's loss (stages 1–3) or the VAE's reconstruction (stage 0).
+
+An objective turns a micro-batch of samples (lists of segments) into the module's input and says how
+many tokens it holds; the trained module's forward returns named loss terms with "loss" among them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tuna.sequence import TunaBatch, Visual, build_batch
+
+
+class TunaObjective:
+    """0.2 · text CE + 1.0 · flow MSE (the model's own loss); packed micro-batches."""
+
+    def __init__(self, model, pack_len: int | None):
+        self.tokens, self.vae, self.pack_len = model.cfg.tokens, model.cfg.vae, pack_len
+        self.terms = ("loss", "text", "flow")
+
+    def module(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def batch(self, samples, device: torch.device) -> tuple[TunaBatch, int]:
+        batch = build_batch(samples, self.tokens, self.vae, pack_len=self.pack_len).to(device)
+        return batch, int((batch.layout.sample_ids >= 0).sum())
+
+
+class VAETrainer(nn.Module):
+    """Stage 0: the Wan autoencoder trained directly (WanVAE itself only encodes under no_grad).
+
+    loss = L1(reconstruction, pixels) + kl_weight · KL(posterior ‖ N(0, 1)), both per element.
+    """
+
+    def __init__(self, autoencoder: nn.Module, kl_weight: float):
+        super().__init__()
+        self.autoencoder, self.kl_weight = autoencoder, kl_weight
+
+    def forward(
+        self, groups: list[torch.Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        recon_sum = kl_sum = 0.0
+        count = sum(g.shape[0] for g in groups)
+        for pixels in groups:  # (B, 3, F, H, W) of one shape
+            posterior = self.autoencoder.encode(pixels).latent_dist
+            z = posterior.sample(generator)
+            recon = self.autoencoder.decode(z).sample
+            n = pixels.shape[0]
+            recon_sum = recon_sum + F.l1_loss(recon, pixels) * n
+            # Per element, written out: diffusers' kl() sums over only three of a video's four dims.
+            kl = 0.5 * (posterior.mean.pow(2) + posterior.var - 1.0 - posterior.logvar).mean()
+            kl_sum = kl_sum + kl * n
+        recon, kl = recon_sum / count, kl_sum / count
+        return {"loss": recon + self.kl_weight * kl, "recon": recon, "kl": kl}
+
+
+class VAEObjective:
+    def __init__(self, model, kl_weight: float):
+        self.cfg, self.kl_weight = model.cfg.vae, kl_weight
+        self.terms = ("loss", "recon", "kl")
+
+    def module(self, model: nn.Module) -> nn.Module:
+        model.vae.autoencoder.requires_grad_(True)  # apply_freezing(model, 0) did this too; be explicit
+        return VAETrainer(model.vae.autoencoder, self.kl_weight)
+
+    def batch(self, samples, device: torch.device) -> tuple[list[torch.Tensor], int]:
+        """Every visual of the samples, grouped by shape; tokens = latent positions."""
+        groups: dict[tuple, list[torch.Tensor]] = defaultdict(list)
+        for segments in samples:
+            for seg in segments:
+                if isinstance(seg, Visual) and seg.pixels is not None:
+                    groups[tuple(seg.pixels.shape)].append(seg.pixels)
+        if not groups:
+            raise ValueError("stage 0 needs images: the mixture's samples hold none")
+        stacked = [torch.stack(g).to(device) for g in groups.values()]
+        s, st = self.cfg.scale_factor_spatial, self.cfg.scale_factor_temporal
+        tokens = sum(
+            g.shape[0] * (1 + (g.shape[2] - 1) // st) * (g.shape[3] // s) * (g.shape[4] // s) for g in stacked
+        )
+        return stacked, tokens
+
+
+@torch.no_grad()
+def latent_stats(
+    autoencoder: nn.Module, images: list[torch.Tensor]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of the posterior mode over images (each (3, F, H, W))."""
+    latents = [autoencoder.encode(x[None]).latent_dist.mode() for x in images]  # (1, z, f, h, w)
+    flat = torch.cat([z.transpose(0, 1).reshape(z.shape[1], -1) for z in latents], dim=1)  # (z, N)
+    return tuple(flat.mean(1).tolist()), tuple(flat.std(1).clamp_min(1e-6).tolist())

@@ -1,0 +1,177 @@
+"""The one registry of training presets: the paper's three stages, stage 0 for the shapes world, and
+`tiny` variants that train the `tiny` model on the shapes world on a CPU.
+
+Values are the paper's and the official recipe's where they give one: AdamW at LR 1e-4 (stages 1–2),
+a 2,000-step linear warm-up when stage 2 unfreezes the decoder, LR 2e-5 for SFT, task mixture
+t2i 0.5 / edit 0.2 / understanding 0.2 / text 0.1, EMA 0.9999. Step counts of stages 2–3 and the video
+weight are not published; ours are placeholders to override (`steps=…`).
+Every preset reads the built-in shapes world unless `--data` names files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tuna.train.config import DEFAULT_WEIGHTS as W
+from tuna.train.config import DataConfig, MixEntry, OptimConfig, TrainConfig
+
+STAGE2_JOIN = 5000  # step at which stage 2 adds instruction, editing, video and text data (paper: "later")
+
+
+def _mix(*kinds: str, start: int = 0, stop: int | None = None) -> tuple[MixEntry, ...]:
+    return tuple(MixEntry(k, W[k], start=start, stop=stop) for k in kinds)
+
+
+# Full-size data: 512² images (1,024 latent tokens) and 17-frame videos (5 × 1,024) packed into 8k rows.
+_BIG_DATA = DataConfig(global_batch=256, micro_batch=4, pack_len=8192, image_size=512, video_frames=17)
+
+
+def _stage0_vae() -> TrainConfig:
+    # No pretrained VAE exists offline for the shapes world: train the tiny preset's Wan-architecture VAE
+    # on its renders, then measure the latent statistics into the saved config.
+    return TrainConfig(
+        name="stage0_vae",
+        stage=0,
+        model="tiny",
+        steps=20000,
+        optim=OptimConfig(lr=3e-4, weight_decay=0.0, warmup_steps=500),
+        data=DataConfig(mixture=_mix("t2i", "caption", "edit"), global_batch=32, micro_batch=32, pack_len=None,
+                        image_size=128, shapes_size=128),
+        save_every=1000,
+    )  # fmt: skip
+
+
+def _stage1() -> TrainConfig:
+    # Decoder frozen; encoder, connector, time token and flow head learn captioning + T2I (150k steps, 1e-4).
+    return TrainConfig(
+        name="stage1",
+        stage=1,
+        model="1.5b",
+        tokenizer="qwen25",
+        steps=150_000,
+        optim=OptimConfig(lr=1e-4, warmup_steps=1000),
+        data=replace(_BIG_DATA, mixture=(MixEntry("t2i", 0.5), MixEntry("caption", 0.5))),
+        ema_decay=0.9999,
+        activation_checkpointing=True,
+        save_every=1000,
+        sample_every=5000,
+    )
+
+
+def _stage2() -> TrainConfig:
+    # Everything but the VAE trains. Captioning + T2I continue; instruction, editing, video and text data
+    # join at STAGE2_JOIN, after which the mixture is the official one (caption leaves for `und`).
+    mixture = (
+        MixEntry("t2i", W["t2i"]),
+        MixEntry("caption", W["caption"], stop=STAGE2_JOIN),
+        *_mix("und", "edit", "text", "video", start=STAGE2_JOIN),
+    )
+    return replace(
+        _stage1(),
+        name="stage2",
+        stage=2,
+        steps=100_000,
+        optim=OptimConfig(lr=1e-4, warmup_steps=2000),
+        data=replace(_BIG_DATA, mixture=mixture),
+    )
+
+
+def _stage3() -> TrainConfig:
+    # SFT: editing, instruction following and high-quality generation at a reduced LR.
+    return replace(
+        _stage2(),
+        name="stage3",
+        stage=3,
+        steps=10_000,
+        optim=OptimConfig(lr=2e-5, warmup_steps=100),
+        data=replace(_BIG_DATA, mixture=_mix("t2i", "edit", "und", "text", "video")),
+    )
+
+
+def _no_video(cfg: TrainConfig) -> TrainConfig:
+    # The paper trains the 7B variant without video (its compute cost).
+    mixture = tuple(e for e in cfg.data.mixture if e.kind != "video")
+    return replace(cfg, name=f"{cfg.name}_7b", model="7b", data=replace(cfg.data, mixture=mixture))
+
+
+# ------------------------------------------------------------------------------------------ tiny / CPU
+
+# 64² shapes renders (4×4 latent grid), 5-frame videos; 8 samples packed into 512-token rows.
+_TINY_DATA = DataConfig(
+    global_batch=8, micro_batch=8, pack_len=512, image_size=64, video_frames=5, shapes_size=64
+)
+_TINY = dict(model="tiny", tokenizer="bytes", ema_decay=0.0, activation_checkpointing=False,
+             save_every=50, sample_every=0)  # fmt: skip
+
+
+def _tiny() -> TrainConfig:
+    # Stage 2 of the tiny model on the shapes world: the official mixture from step 0 (no video, for speed).
+    return TrainConfig(
+        name="tiny",
+        stage=2,
+        steps=200,
+        optim=OptimConfig(lr=1e-3, warmup_steps=10),
+        data=replace(_TINY_DATA, mixture=_mix("t2i", "edit", "und", "text")),
+        **_TINY,
+    )
+
+
+def _tiny_stage0_vae() -> TrainConfig:
+    return replace(
+        _stage0_vae(),
+        name="tiny_stage0_vae",
+        steps=200,
+        optim=OptimConfig(lr=1e-3, weight_decay=0.0, warmup_steps=10),
+        # 4 samples (≈5 images: edits bring two) keep a CPU step near a second: 3D convs are the cost.
+        data=replace(
+            _TINY_DATA, mixture=_mix("t2i", "caption", "edit"), pack_len=None, global_batch=4, micro_batch=4
+        ),
+        vae_stats_samples=16,
+        save_every=50,
+    )
+
+
+def _tiny_stage1() -> TrainConfig:
+    data = replace(_TINY_DATA, mixture=(MixEntry("t2i", 0.5), MixEntry("caption", 0.5)))
+    return replace(_tiny(), name="tiny_stage1", stage=1, data=data)
+
+
+def _tiny_stage2() -> TrainConfig:
+    # The stage-2 schedule in miniature: instruction / editing / video / text join at step 100.
+    mixture = tuple(
+        replace(e, start=min(e.start, 100), stop=None if e.stop is None else 100)
+        for e in _stage2().data.mixture
+    )
+    return replace(_tiny(), name="tiny_stage2", data=replace(_TINY_DATA, mixture=mixture))
+
+
+def _tiny_stage3() -> TrainConfig:
+    return replace(_tiny(), name="tiny_stage3", stage=3, optim=OptimConfig(lr=2e-4, warmup_steps=10))
+
+
+PRESETS = {
+    "stage0_vae": _stage0_vae,
+    "stage1": _stage1,
+    "stage2": _stage2,
+    "stage3": _stage3,
+    "stage1_7b": lambda: _no_video(_stage1()),
+    "stage2_7b": lambda: _no_video(_stage2()),
+    "stage3_7b": lambda: _no_video(_stage3()),
+    "tiny": _tiny,
+    "tiny_stage0_vae": _tiny_stage0_vae,
+    "tiny_stage1": _tiny_stage1,
+    "tiny_stage2": _tiny_stage2,
+    "tiny_stage3": _tiny_stage3,
+}
+
+
+def get_train_preset(name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown training preset {name!r}; `tuna train --list` shows {sorted(PRESETS)}")
+    return PRESETS[name]()
+
+
+def describe(cfg: TrainConfig) -> str:
+    """One line per preset for `tuna train --list`."""
+    mix = ", ".join(f"{e.kind} {e.weight:g}" + (f"@{e.start}" if e.start else "") for e in cfg.data.mixture)
+    return f"stage {cfg.stage}, model {cfg.model}, {cfg.steps} steps, lr {cfg.optim.lr:g}; {mix}"

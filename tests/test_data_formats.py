@@ -1,0 +1,179 @@
+"""Small files of every official jsonl format and a webdataset shard: loaded, bucketed, trained on;
+bad records are skipped with a counted warning naming file and line, and too many stop the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tuna.data.buckets import buckets, nearest_bucket
+from tuna.data.formats import BadRecord, Formatter
+from tuna.data.sources import JsonlSource, TarShardSource
+from tuna.media import write_video
+from tuna.sequence import Text, Visual
+from tuna.train.cli import parse_data
+from tuna.train.presets import get_train_preset
+
+FRAMES = 5  # the tiny preset's video frames
+
+
+def _image(path, size=(64, 64), color=(200, 30, 30)):
+    img = Image.new("RGB", size, (240, 240, 240))
+    img.paste(color, (size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2))
+    img.save(path)
+    return path.name
+
+
+def _jsonl(path, records):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    d = tmp_path / "data"
+    (d / "img").mkdir(parents=True)
+    a, b = _image(d / "img" / "a.png"), _image(d / "img" / "b.png", (96, 64), (30, 30, 200))
+    (d / "img" / "broken.png").write_bytes(b"not an image at all")
+    frames = [Image.fromarray(np.full((64, 64, 3), 20 * i, np.uint8)) for i in range(9)]
+    write_video(frames, d / "clip.mp4")
+    write_video(frames[:2], d / "short.mp4")  # wrong frame count: fewer than FRAMES
+    files = {
+        "t2i": _jsonl(
+            d / "t2i.jsonl",
+            [
+                {"image": f"img/{a}", "caption": "a red square"},
+                {"image": f"img/{b}", "caption": "a blue square, wide"},
+                {"image": "img/missing.png", "caption": "a file that is not there"},  # line 3: missing file
+                {"image": f"img/{a}", "caption": "  "},  # line 4: empty caption
+            ],
+        ),
+        "caption": _jsonl(d / "caption.jsonl", [{"image": f"img/{a}", "caption": "red on white"}]),
+        "und": _jsonl(
+            d / "und.jsonl",
+            [
+                {
+                    "image": f"img/{a}",
+                    "conversations": [
+                        {"from": "human", "value": "<image>\\nWhat colour is the square?"},
+                        {"from": "gpt", "value": "red"},
+                        {"from": "human", "value": "And the background?"},
+                        {"from": "gpt", "value": "white"},
+                    ],
+                },
+                {
+                    "image": "img/broken.png",
+                    "conversations": [  # line 2: unreadable image
+                        {"from": "human", "value": "<image> what?"},
+                        {"from": "gpt", "value": "x"},
+                    ],
+                },
+                "{not json",  # line 3
+            ],
+        ),
+        "edit": _jsonl(
+            d / "edit.jsonl",
+            [
+                {"raw_image": f"img/{a}", "out_image": f"img/{b}", "instruction": "make it blue"},
+            ],
+        ),
+        "video": _jsonl(
+            d / "video.jsonl",
+            [
+                {"video": "clip.mp4", "caption": "a fade from black"},
+                {"video": "short.mp4", "caption": "too short"},  # line 2: wrong frame count
+            ],
+        ),
+        "text": _jsonl(
+            d / "text.jsonl", [{"text": "Shapes are circles, squares and triangles."}, {"text": ""}]
+        ),
+    }
+    shards = d / "shards"
+    shards.mkdir()
+    with tarfile.open(shards / "000000.tar", "w") as tar:
+        for key, record, png in (("s0", {"image": "s0.png", "caption": "red"}, True),
+                                 ("s1", {"image": "png", "caption": "red again"}, True),
+                                 ("s2", {"image": "s2.png", "caption": "no png member"}, False)):  # fmt: skip
+            members = {f"{key}.json": json.dumps(record).encode()}
+            if png:
+                members[f"{key}.png"] = (d / "img" / a).read_bytes()
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    files["shards"] = shards
+    return files
+
+
+def _fmt(byte_tokenizer):
+    return Formatter(lambda s: byte_tokenizer.encode(s, add_special_tokens=False), 64, 16, FRAMES)
+
+
+def test_every_format_loads_and_bad_records_name_their_line(dataset, byte_tokenizer):
+    fmt = _fmt(byte_tokenizer)
+    t2i = JsonlSource(dataset["t2i"], "t2i")
+    segments = t2i.get(1, fmt)  # the 96×64 image goes to its aspect-ratio bucket
+    visual = next(s for s in segments if isinstance(s, Visual))
+    assert visual.noisy and tuple(visual.pixels.shape) == (3, 1, 48, 80)
+    for index, line in ((2, 3), (3, 4)):
+        with pytest.raises(BadRecord, match=rf"t2i\.jsonl:{line}"):
+            t2i.get(index, fmt)
+    und = JsonlSource(dataset["und"], "und").get(0, fmt)
+    assert isinstance(und[1], Visual) and sum(isinstance(s, Text) and s.supervised for s in und) == 2
+    edit = JsonlSource(dataset["edit"], "edit").get(0, fmt)
+    source, target = [s for s in edit if isinstance(s, Visual)]
+    assert source.pixels.shape == target.pixels.shape and target.noisy and not source.noisy
+    video = JsonlSource(dataset["video"], "video")
+    assert next(s for s in video.get(0, fmt) if isinstance(s, Visual)).pixels.shape[1] == FRAMES
+    with pytest.raises(BadRecord, match=r"video\.jsonl:2: .*frames"):
+        video.get(1, fmt)
+    shards = TarShardSource(dataset["shards"], "t2i")
+    assert len(shards) == 3 and shards.get(1, fmt)
+    with pytest.raises(BadRecord, match=r"000000\.tar:s2"):
+        shards.get(2, fmt)
+
+
+def test_buckets_keep_area_and_stride():
+    for width, height in buckets(512, 16):
+        assert width % 16 == 0 and height % 16 == 0 and 0.85 < width * height / 512**2 < 1.15
+    assert nearest_bucket(1920, 1080, 512, 16) == (688, 384)
+
+
+def _cfg(dataset, **data):
+    specs = [f"{kind}={path}:1" for kind, path in dataset.items() if kind != "shards"]
+    specs.append(f"t2i={dataset['shards']}:1")
+    cfg = get_train_preset("tiny")
+    mixture = parse_data(specs, cfg.data.mixture)
+    data_cfg = dataclasses.replace(cfg.data, mixture=mixture, global_batch=16, micro_batch=8, **data)
+    return dataclasses.replace(cfg, steps=3, save_every=100, data=data_cfg)
+
+
+def test_trains_on_every_format_skipping_bad_records(dataset, tmp_path, caplog):
+    from tuna.train.loop import train
+
+    cfg = _cfg(dataset, max_bad_fraction=0.5)
+    with caplog.at_level(logging.WARNING, logger="tuna.data.mixture"):
+        rows = train(cfg, tmp_path / "run")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert rows[-1]["bad_records"] == len(warnings) > 0
+    assert any("t2i.jsonl:3" in w for w in warnings) and all("bad records so far" in w for w in warnings)
+    state = torch.load(next((tmp_path / "run" / "checkpoints").glob("*.pt")), weights_only=True)["data"]
+    assert all(c > 0 for c in state["cursors"]), "every source was trained on"
+
+
+def test_too_many_bad_records_stop_with_a_clear_error(dataset, tmp_path):
+    from tuna.train.loop import train
+
+    cfg = _cfg(dataset, max_bad_fraction=0.05, bad_grace=8)
+    with pytest.raises(ValueError, match=r"records read were bad .*max_bad_fraction=0.05"):
+        train(cfg, tmp_path / "run")

@@ -1,0 +1,121 @@
+"""Unit tests of the training pieces: presets and overrides, schedule, optimiser groups, mixture,
+checkpoint rotation, stage 0 and activation checkpointing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tuna.data.formats import Formatter
+from tuna.data.mixture import DataStream, Entry
+from tuna.train.cli import parse_data
+from tuna.train.config import OptimConfig, with_overrides
+from tuna.train.optim import build_optimizer, lr_factor
+from tuna.train.presets import PRESETS, get_train_preset
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_build(name):
+    cfg = get_train_preset(name)
+    assert cfg.data.mixture and cfg.data.global_batch % cfg.data.micro_batch == 0
+
+
+def test_paper_values():
+    assert get_train_preset("stage2").optim.warmup_steps == 2000
+    assert get_train_preset("stage2").optim.lr == 1e-4 and get_train_preset("stage3").optim.lr == 2e-5
+    weights = {e.kind: e.weight for e in get_train_preset("stage3").data.mixture}
+    assert (weights["t2i"], weights["edit"], weights["und"], weights["text"]) == (0.5, 0.2, 0.2, 0.1)
+    assert not any(e.kind == "video" for e in get_train_preset("stage2_7b").data.mixture)
+
+
+def test_overrides_and_data_specs():
+    cfg = with_overrides(
+        get_train_preset("tiny"),
+        ["optim.lr=3e-4", "data.pack_len=none", "bf16=false", "optim.betas=0.9,0.99"],
+    )
+    assert (cfg.optim.lr, cfg.data.pack_len, cfg.bf16, cfg.optim.betas) == (3e-4, None, False, (0.9, 0.99))
+    for bad in (["nope=1"], ["optim.lr=fast"], ["steps"]):
+        with pytest.raises(ValueError):
+            with_overrides(cfg, bad)
+    stage2 = get_train_preset("stage2").data.mixture
+    a, b = parse_data(["edit=/d/e.jsonl", "t2i=/d/shards:0.7"], stage2)
+    assert (a.kind, a.path, a.weight, a.start) == ("edit", "/d/e.jsonl", 0.2, 5000)
+    assert (b.kind, b.path, b.weight) == ("t2i", "/d/shards", 0.7)
+    with pytest.raises(ValueError, match="KIND=PATH"):
+        parse_data(["images=/x"], stage2)
+
+
+def test_warmup_then_cosine():
+    cfg = OptimConfig(warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_factor(0, 100, cfg) == pytest.approx(0.1) and lr_factor(9, 100, cfg) == pytest.approx(1.0)
+    assert lr_factor(55, 100, cfg) == pytest.approx(0.55) and lr_factor(100, 100, cfg) == pytest.approx(0.1)
+
+
+def test_decay_only_on_matrices(tiny_model):
+    from tuna.train.freeze import apply_freezing
+
+    apply_freezing(tiny_model, 2)
+    decay, no_decay = build_optimizer(tiny_model, OptimConfig()).param_groups
+    assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim < 2 for p in no_decay["params"])
+    assert decay["weight_decay"] > 0 and no_decay["weight_decay"] == 0
+    assert not any(p is q for p in decay["params"] for q in tiny_model.vae.parameters())
+
+
+class _Numbers:
+    def __init__(self, kind, n):
+        self.kind, self.n = kind, n
+
+    def __len__(self):
+        return self.n
+
+    def get(self, index, fmt):
+        return (self.kind, index)
+
+
+def test_mixture_ratios_epochs_and_determinism():
+    def stream():
+        entries = [Entry(_Numbers("a", 5), 0.75, name="a"), Entry(_Numbers("b", 7), 0.25, start=2, name="b")]
+        return DataStream(entries, Formatter(lambda s: [], 64, 16, 1), seed=0, global_batch=40)
+
+    s = stream()
+    first = [s.load(*p)[0] for p in s.plan(0)]
+    assert {k for k, _ in first} == {"a"}  # b joins at step 2
+    later = [s.load(*p)[0] for step in range(2, 12) for p in s.plan(step)]
+    share = sum(k == "a" for k, _ in later) / len(later)
+    assert 0.7 < share < 0.8
+    a_ids = [i for k, i in first]
+    assert sorted(a_ids[:5]) == list(range(5)) and sorted(a_ids[5:10]) == list(range(5))  # epochs
+    t = stream()
+    assert [t.load(*p)[0] for p in t.plan(0)] == first
+
+
+def test_stage0_trains_the_vae_and_stores_latent_stats(tmp_path):
+    from tuna.train.loop import train
+
+    cfg = replace(get_train_preset("tiny_stage0_vae"), steps=2, vae_stats_samples=4)
+    rows = train(cfg, tmp_path)
+    assert set(rows[0]) >= {"loss", "recon", "kl", "lr", "grad_norm", "tokens_per_s"}
+    vae = json.loads((tmp_path / "final" / "config.json").read_text())["config"]["vae"]
+    assert len(vae["latents_mean"]) == len(vae["latents_std"]) == 8
+
+
+def test_activation_checkpointing_keeps_losses_and_checkpoints_rotate(tmp_path):
+    from tuna.train.loop import train
+
+    cfg = replace(
+        get_train_preset("tiny"),
+        steps=3,
+        save_every=1,
+        keep_last=2,
+        data=replace(get_train_preset("tiny").data, global_batch=4, micro_batch=4),
+    )
+    plain = train(cfg, tmp_path / "plain")
+    checkpointed = train(replace(cfg, activation_checkpointing=True), tmp_path / "ac")
+    for a, b in zip(plain, checkpointed):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+    names = sorted(p.name for p in (tmp_path / "ac" / "checkpoints").iterdir())
+    assert names == ["step_00000002.pt", "step_00000003.pt"]
+    assert torch.load(tmp_path / "ac" / "checkpoints" / names[-1], weights_only=True)["step"] == 3
