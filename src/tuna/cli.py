@@ -54,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
 
-    for module in ("tuna.inference_cli", "tuna.train.cli", "tuna.data.shapes.cli", "tuna.bench.cli"):
-        try:
-            register = __import__(module, fromlist=["register"]).register
-        except ModuleNotFoundError:
-            continue
+    from tuna.bench.cli import register as register_bench
+    from tuna.data.shapes.cli import register as register_data
+    from tuna.inference_cli import register as register_inference
+    from tuna.serve.cli import register as register_serve
+    from tuna.train.cli import register as register_train
+
+    for register in (register_inference, register_train, register_serve, register_data, register_bench):
         register(sub)
     return parser
 
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"tuna {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -158,7 +158,12 @@ class TunaPipeline:
     def _prompt(self, text: str) -> list[Segment]:
         if not isinstance(text, str):
             raise ValueError(f"a prompt must be a string, got {type(text).__name__}")
-        return prompts.conversation(self.encode, [("user", [text])], add_generation_prompt=True)
+        segments = prompts.conversation(self.encode, [("user", [text])], add_generation_prompt=True)
+        length = sum(len(getattr(segment, "ids", ())) for segment in segments)
+        context = self.cfg.decoder.max_position_embeddings
+        if length > context:
+            raise ValueError(f"the prompt takes {length} tokens, over the model's context of {context}")
+        return segments
 
     def _decode(self, latents: torch.Tensor) -> list[list[Image.Image]]:
         vae_dtype = next(self.model.vae.parameters()).dtype
@@ -179,8 +184,9 @@ class TunaPipeline:
         negative_prompt: str = "",
         frames: int = 1,
         progress: bool = False,
+        seeds: Sequence[int] | None = None,
     ) -> Image.Image | list[Image.Image]:
-        """Text-to-image; a list of prompts gives a list of images (prompt i uses seed + i)."""
+        """Text-to-image; a list of prompts gives a list of images (prompt i uses seeds[i], or seed + i)."""
         single = isinstance(prompt, str)
         texts = [prompt] if single else list(prompt)
         if not texts:
@@ -189,7 +195,9 @@ class TunaPipeline:
         grid = self.model.vae.latent_shape(frames, height, width)
         conds = [self._prompt(p) for p in texts]
         negatives = [self._prompt(negative_prompt)] * len(texts)
-        seeds = [seed + i for i in range(len(texts))]
+        seeds = [seed + i for i in range(len(texts))] if seeds is None else list(seeds)
+        if len(seeds) != len(texts):
+            raise ValueError(f"got {len(texts)} prompts but {len(seeds)} seeds")
         latents = sample_latents(
             self.model, conds, negatives, grid, steps, cfg_scale, shift, seeds, sampler, progress
         )

@@ -1,0 +1,217 @@
+"""What the worker thread runs: one job type per endpoint, each calling the pipeline.
+
+Jobs carry their own deadline and cancel flag; chat checks both between tokens so a client that left
+or timed out stops costing model time. Image jobs run to completion once started (a sampling loop
+cannot be interrupted from outside), so their deadline is checked when they are picked up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from tuna.sequence import build_batch
+
+
+class JobTimeout(Exception):
+    """The job's deadline passed while it waited or ran."""
+
+
+class JobCancelled(Exception):
+    """The client went away; nobody reads the result."""
+
+
+@dataclass
+class Job:
+    deadline: float  # time.monotonic() seconds
+    future: Future = field(default_factory=Future)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    cleanup: list[Path] = field(default_factory=list)  # temporary files to delete when done
+    images: int = 1  # how much of a batch the job takes
+
+    def check(self) -> None:
+        if self.cancelled.is_set():
+            raise JobCancelled
+        if time.monotonic() > self.deadline:
+            raise JobTimeout
+
+    def batch_key(self) -> tuple | None:
+        """Jobs with equal non-None keys may run in one batched call."""
+        return None
+
+
+# ------------------------------------------------------------------ chat
+
+
+@dataclass
+class ChatResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+class StopFilter:
+    """Cuts the text at the first stop string, holding back a tail that could start one."""
+
+    def __init__(self, stops: Sequence[str] | None):
+        self.stops = list(stops or [])
+        self.pending = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        self.pending += piece
+        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            out, self.pending, self.stopped = self.pending[: min(hits)], "", True
+            return out
+        hold = 0
+        for stop in self.stops:
+            for k in range(min(len(stop) - 1, len(self.pending)), hold, -1):
+                if self.pending.endswith(stop[:k]):
+                    hold = k
+                    break
+        cut = len(self.pending) - hold
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        return out
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+@dataclass
+class ChatJob(Job):
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    video_frames: int | None = None
+    stops: list[str] | None = None
+    emit: Callable[[str], None] | None = None  # streaming: called with each text delta
+
+    def run(self, pipe) -> ChatResult:
+        frames = pipe.cfg.video_frames if self.video_frames is None else self.video_frames
+        segments = pipe.message_segments(self.messages, frames)  # raises ValueError on bad input
+        prompt_tokens = int(build_batch([segments], pipe.cfg.tokens, pipe.cfg.vae).input_ids.shape[1])
+        context = pipe.cfg.decoder.max_position_embeddings
+        if prompt_tokens + self.max_tokens > context:
+            raise ValueError(
+                f"the model's context is {context} tokens: the messages take {prompt_tokens}"
+                f" and max_tokens asks for {self.max_tokens} more"
+            )
+        stream = pipe.chat_stream(
+            self.messages,
+            max_new_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            video_frames=frames,
+        )
+        stop, raw, text = StopFilter(self.stops), "", ""
+        for piece in stream:
+            self.check()
+            raw += piece
+            out = stop.feed(piece)
+            text += out
+            if out and self.emit:
+                self.emit(out)
+            if stop.stopped:
+                break
+        tail = stop.flush()
+        text += tail
+        if tail and self.emit:
+            self.emit(tail)
+        # the pipeline yields text, not ids: re-encoding is the token count (exact for the common case)
+        generated = len(pipe.encode(raw))
+        finish = "length" if not stop.stopped and generated >= self.max_tokens else "stop"
+        return ChatResult(text, prompt_tokens, len(pipe.encode(text)), finish)
+
+
+# ------------------------------------------------------------------ images
+
+
+@dataclass
+class GenerateJob(Job):
+    prompt: str = ""
+    seed: int = 0
+    height: int = 0
+    width: int = 0
+    steps: int = 50
+    guidance: float = 7.5
+    shift: float = 3.0
+    sampler: str = "euler"
+    negative_prompt: str = ""
+
+    def batch_key(self) -> tuple:
+        return (
+            "generate",
+            self.height,
+            self.width,
+            self.steps,
+            self.guidance,
+            self.shift,
+            self.sampler,
+            self.negative_prompt,
+        )
+
+
+@torch.no_grad()
+def generate_images(pipe, texts: Sequence[str], seeds: Sequence[int], job: GenerateJob) -> list[Image.Image]:
+    """One batched T2I call with a seed per row: row i equals `pipe.generate(texts[i], seed=seeds[i])`."""
+    return pipe.generate(
+        list(texts), job.height, job.width, job.steps, job.guidance, job.shift, job.sampler,
+        negative_prompt=job.negative_prompt, seeds=list(seeds),
+    )  # fmt: skip
+
+
+def run_generate_batch(pipe, jobs: Sequence[GenerateJob]) -> list[list[Image.Image]]:
+    texts = [job.prompt for job in jobs for _ in range(job.images)]
+    seeds = [job.seed + i for job in jobs for i in range(job.images)]
+    images = generate_images(pipe, texts, seeds, jobs[0])
+    out, start = [], 0
+    for job in jobs:
+        out.append(images[start : start + job.images])
+        start += job.images
+    return out
+
+
+@dataclass
+class EditJob(Job):
+    image: Image.Image | None = None
+    prompt: str = ""
+    seed: int = 0
+    steps: int = 50
+    text_guidance: float = 5.0
+    image_guidance: float = 1.5
+    shift: float = 3.0
+    sampler: str = "euler"
+    size: tuple[int, int] | None = None  # (width, height) to resize the output to
+
+    def run(self, pipe) -> list[Image.Image]:
+        outputs = []
+        for i in range(self.images):
+            self.check()
+            image = pipe.edit(
+                self.image,
+                self.prompt,
+                steps=self.steps,
+                text_cfg=self.text_guidance,
+                image_cfg=self.image_guidance,
+                seed=self.seed + i,
+                shift=self.shift,
+                sampler=self.sampler,
+            )
+            if self.size and image.size != self.size:
+                image = image.resize(self.size, Image.Resampling.BICUBIC)
+            outputs.append(image)
+        return outputs

@@ -1,0 +1,196 @@
+"""Queueing, batching, back-pressure (503) and timeouts (504) of `tuna serve`, on a live localhost server.
+
+A `Gate` job holds the model thread so the tests control exactly what waits in the queue.
+"""
+
+import base64
+import io
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+import openai
+import pytest
+import torch
+from PIL import Image
+
+from tuna.config import get_preset
+from tuna.model.tuna import TunaModel
+from tuna.pipeline import TunaPipeline
+from tuna.serve import ServeConfig, create_app
+from tuna.serve.background import BackgroundServer
+from tuna.serve.tasks import Job
+from tuna.tokenizer import small_tokenizer
+
+BASE = dict(model_id="tiny", default_steps=2, max_steps=8, max_image_side=128, default_max_tokens=8)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    torch.manual_seed(0)
+    model = TunaModel(get_preset("tiny"))
+    model.init_weights()
+    with torch.no_grad():
+        for p in model.flow_head.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.tokenizer = small_tokenizer()
+    return TunaPipeline(model)
+
+
+@dataclass
+class Gate(Job):
+    """Occupies the model thread until opened (bounded: it gives up after 30 s)."""
+
+    opened: threading.Event = field(default_factory=threading.Event)
+    running: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, pipe):
+        self.running.set()
+        self.opened.wait(30)
+
+
+def close_gate(server: BackgroundServer) -> Gate:
+    gate = Gate(deadline=time.monotonic() + 60)
+    worker = server.app.state.tuna.worker
+    worker.submit(gate)
+    assert gate.running.wait(10)
+    return gate
+
+
+def wait_queued(server: BackgroundServer, count: int) -> None:
+    worker = server.app.state.tuna.worker
+    deadline = time.monotonic() + 10
+    while worker.queued < count:
+        assert time.monotonic() < deadline, f"only {worker.queued} of {count} jobs queued"
+        time.sleep(0.01)
+
+
+def generate(url: str, **fields) -> httpx.Response:
+    body = {"prompt": "a red square", "size": "64x64", "steps": 2, **fields}
+    return httpx.post(f"{url}/v1/images/generations", json=body, timeout=60)
+
+
+def pixels(response: httpx.Response, i: int = 0) -> np.ndarray:
+    data = base64.b64decode(response.json()["data"][i]["b64_json"])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+
+def test_32_concurrent_clients_complete_without_errors(pipe):
+    with BackgroundServer(create_app(pipe, ServeConfig(**BASE))) as server:
+        image = io.BytesIO()
+        Image.new("RGB", (64, 64), (0, 90, 200)).save(image, "PNG")
+
+        def one_client(i: int) -> float:
+            client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0, timeout=60)
+            start = time.perf_counter()
+            kind = i % 4
+            if kind in (0, 1):  # half the clients generate images: these batch together
+                result = client.images.generate(prompt=f"shape {i}", size="64x64", extra_body={"seed": i})
+                assert len(result.data) == 1
+            elif kind == 2:
+                reply = client.chat.completions.create(
+                    model="tiny", messages=[{"role": "user", "content": f"hello {i}"}], max_tokens=8
+                )
+                assert reply.usage.completion_tokens <= 8
+            elif i % 8 == 3:
+                stream = client.chat.completions.create(
+                    model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=8, stream=True
+                )
+                assert [c for c in stream][-1].choices[0].finish_reason in ("stop", "length")
+            else:
+                result = client.images.edit(image=("a.png", image.getvalue(), "image/png"), prompt="bluer")
+                assert len(result.data) == 1
+            return time.perf_counter() - start
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(32) as pool:
+            futures = [pool.submit(one_client, i) for i in range(32)]
+            latencies = sorted(f.result(timeout=60) for f in futures)  # .result re-raises any client error
+        wall = time.perf_counter() - start
+        worker = server.app.state.tuna.worker
+        print(
+            f"\n32 clients: {wall:.2f} s wall, {32 / wall:.1f} req/s, latency p50 {statistics.median(latencies):.3f} s"
+            f" p95 {latencies[int(0.95 * 31)]:.3f} s max {latencies[-1]:.3f} s;"
+            f" generation batches {worker.batches_run} (largest {worker.largest_batch} images)"
+        )
+        assert worker.largest_batch > 1  # 16 compatible generation requests did not run one by one
+
+
+def test_compatible_generations_share_one_batched_call(pipe):
+    with BackgroundServer(create_app(pipe, ServeConfig(**BASE))) as server:
+        worker = server.app.state.tuna.worker
+        gate = close_gate(server)
+        with ThreadPoolExecutor(3) as pool:
+            first = pool.submit(generate, server.url, seed=5)
+            wait_queued(server, 1)
+            other_size = pool.submit(generate, server.url, seed=5, size="32x32")
+            wait_queued(server, 2)
+            second = pool.submit(generate, server.url, seed=9, n=2)
+            wait_queued(server, 3)
+            before = worker.batches_run
+            gate.opened.set()
+            responses = [f.result(timeout=60) for f in (first, other_size, second)]
+        assert [r.status_code for r in responses] == [200, 200, 200]
+        assert worker.batches_run - before == 2 and worker.largest_batch == 3  # 1 + 2 images, then 32x32
+        # a row of a batch equals the same request run alone
+        for response, seed in ((responses[0], 5), (responses[2], 9), (responses[2], 10)):
+            alone = np.asarray(pipe.generate("a red square", 64, 64, steps=2, seed=seed)).astype(int)
+            index = 1 if seed == 10 else 0
+            assert np.abs(pixels(response, index) - alone).max() <= 1
+
+
+def test_a_full_queue_answers_503_with_retry_after(pipe):
+    with BackgroundServer(create_app(pipe, ServeConfig(**BASE, queue_size=2))) as server:
+        gate = close_gate(server)
+        with ThreadPoolExecutor(2) as pool:
+            waiting = [pool.submit(generate, server.url, seed=i) for i in range(2)]
+            wait_queued(server, 2)
+            refused = generate(server.url)
+            body = {"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stream": True}
+            refused_stream = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=10)
+            gate.opened.set()
+            assert [f.result(timeout=60).status_code for f in waiting] == [200, 200]
+        for response in (refused, refused_stream):
+            assert response.status_code == 503
+            assert int(response.headers["Retry-After"]) >= 1
+            assert "busy" in response.json()["error"]["message"]
+        assert generate(server.url).status_code == 200  # and it recovers
+
+
+def test_requests_past_the_timeout_get_504_and_cost_no_model_time(pipe):
+    with BackgroundServer(create_app(pipe, ServeConfig(**BASE, request_timeout_s=0.5))) as server:
+        gate = close_gate(server)
+        chat = {"model": "tiny", "messages": [{"role": "user", "content": "x"}]}
+        started = time.perf_counter()
+        timed_out = [
+            httpx.post(f"{server.url}/v1/chat/completions", json=chat, timeout=10),
+            httpx.post(f"{server.url}/v1/chat/completions", json={**chat, "stream": True}, timeout=10),
+            generate(server.url),
+        ]
+        assert time.perf_counter() - started < 5
+        for response in timed_out:
+            assert response.status_code == 504, response.text
+            assert "0.5 s" in response.json()["error"]["message"]
+        worker = server.app.state.tuna.worker
+        before = worker.batches_run
+        gate.opened.set()
+        assert generate(server.url).status_code == 200
+        assert worker.batches_run == before + 1  # the expired generation was dropped, not run
+
+
+def test_a_bad_request_does_not_fail_the_batch_it_joined(pipe):
+    with BackgroundServer(create_app(pipe, ServeConfig(**BASE))) as server:
+        gate = close_gate(server)
+        with ThreadPoolExecutor(2) as pool:
+            good = pool.submit(generate, server.url, seed=1)
+            wait_queued(server, 1)
+            too_long = pool.submit(generate, server.url, prompt="ab" * 3000)  # over the context
+            wait_queued(server, 2)
+            gate.opened.set()
+            assert good.result(timeout=60).status_code == 200
+            refused = too_long.result(timeout=60)
+        assert refused.status_code == 400 and "context" in refused.json()["error"]["message"]
