@@ -177,3 +177,20 @@ def test_too_many_bad_records_stop_with_a_clear_error(dataset, tmp_path):
     cfg = _cfg(dataset, max_bad_fraction=0.05, bad_grace=8)
     with pytest.raises(ValueError, match=r"records read were bad .*max_bad_fraction=0.05"):
         train(cfg, tmp_path / "run")
+
+
+def test_condition_dropout_is_reproducible_and_matches_guidance_rows():
+    from tuna.data.formats import Formatter
+
+    fmt = Formatter(lambda s: [ord(c) for c in s], 64, 16, 5, cond_dropout=0.3)
+    keys = [f"t2i.jsonl:{i}" for i in range(3000)]
+    drops = [fmt.drop_prompt(k) for k in keys]
+    assert drops == [fmt.drop_prompt(k) for k in keys]  # same sample, same fate
+    assert abs(sum(drops) / len(keys) - 0.3) < 0.03
+    edits = [fmt.edit_drops(k) for k in keys]
+    text_only = sum(t and not i for t, i in edits) / len(keys)
+    image_only = sum(i and not t for t, i in edits) / len(keys)
+    both = sum(t and i for t, i in edits) / len(keys)
+    for share in (text_only, image_only, both):
+        assert abs(share - 0.1) < 0.02
+    assert Formatter(lambda s: [], 64, 16, 5).drop_prompt("x") is False

@@ -77,6 +77,19 @@ def text_to_visual(encode: Encode, prompt: str, target: Visual) -> list[Segment]
     return conversation(encode, [("user", [prompt]), ("assistant", [target])])
 
 
-def editing(encode: Encode, source: Visual, instruction: str, target: Visual) -> list[Segment]:
-    """Editing: instruction + clean source image, then the noisy target."""
-    return conversation(encode, [("user", [source, instruction]), ("assistant", [target])])
+def editing(
+    encode: Encode,
+    source: Visual,
+    instruction: str,
+    target: Visual,
+    drop_instruction: bool = False,
+    drop_source: bool = False,
+) -> list[Segment]:
+    """Editing: clean source image + instruction, then the noisy target.
+
+    The drop flags (condition dropout) remove the instruction and/or the source, giving the rows that
+    editing guidance evaluates: (source, ""), and ("") when both are dropped.
+    """
+    parts: list[Part] = [] if drop_source else [source]
+    parts.append("" if drop_instruction else instruction)
+    return conversation(encode, [("user", parts), ("assistant", [target])])

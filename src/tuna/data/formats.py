@@ -14,6 +14,7 @@ same webdataset sample); `open_file(name)` returns a path or the file's bytes.
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,25 @@ class Formatter:
     image_size: int
     multiple: int  # the VAE's spatial stride: bucket sides are multiples of it
     frames: int  # frames per video (1 + 4k)
+    # Classifier-free guidance needs the model to know unconditional inputs: this share of generation
+    # samples loses its prompt (T2I/T2V); editing samples lose the instruction, the source, or both
+    # (each a third of it), matching the rows `TunaPipeline.edit` guides with.
+    cond_dropout: float = 0.0
+
+    def _draw(self, key: str) -> float:
+        # Hash of the sample's identity, not a running RNG: the same sample always gets the same fate,
+        # so resumed and multi-process runs see identical data.
+        return float(np.random.default_rng(zlib.crc32(key.encode())).random())
+
+    def drop_prompt(self, key: str) -> bool:
+        return self._draw(key) < self.cond_dropout
+
+    def edit_drops(self, key: str) -> tuple[bool, bool]:
+        """(drop the instruction, drop the source image) for an editing sample."""
+        u, p = self._draw(key) / max(self.cond_dropout, 1e-12), 1 / 3
+        if u >= 1:
+            return False, False
+        return u < p or u >= 2 * p, p <= u  # text only, image only, both
 
     def pixels(self, image: Image.Image, size: tuple[int, int] | None = None) -> torch.Tensor:
         """PIL → (3, 1, H, W) in [-1, 1] at `size` or at the bucket nearest its aspect ratio."""
@@ -102,30 +122,39 @@ def _name(record: dict[str, Any], key: str) -> str:
     return value
 
 
-def to_segments(kind: str, record: Any, open_file: Opener, fmt: Formatter) -> list[Segment]:
-    """One record of `kind` → the sample's segments. Any problem raises ValueError / FileNotFoundError."""
+def to_segments(kind: str, record: Any, open_file: Opener, fmt: Formatter, key: str = "") -> list[Segment]:
+    """One record of `kind` → the sample's segments. Any problem raises ValueError / FileNotFoundError.
+
+    `key` names the record (file and line) for condition dropout.
+    """
     if not isinstance(record, dict):
         raise ValueError(f"a record must be a JSON object, got {type(record).__name__}")
     image = lambda key: fmt.pixels(open_image(open_file(_name(record, key))))  # noqa: E731
     if kind == "t2i":
         caption = _text(record, "caption")
-        return prompts.text_to_visual(fmt.encode, caption, Visual(pixels=image("image"), noisy=True))
+        prompt = "" if fmt.drop_prompt(key) else caption
+        return prompts.text_to_visual(fmt.encode, prompt, Visual(pixels=image("image"), noisy=True))
     if kind == "caption":
         caption = _text(record, "caption")
         return prompts.captioning(fmt.encode, Visual(pixels=image("image")), caption)
     if kind == "video":
         caption = _text(record, "caption")
         frames = open_video(open_file(_name(record, "video")), fmt.frames)
-        return prompts.text_to_visual(
-            fmt.encode, caption, Visual(pixels=fmt.video_pixels(frames), noisy=True)
-        )
+        prompt = "" if fmt.drop_prompt(key) else caption
+        return prompts.text_to_visual(fmt.encode, prompt, Visual(pixels=fmt.video_pixels(frames), noisy=True))
     if kind == "edit":
         instruction = _text(record, "instruction")
         source = fmt.pixels(open_image(open_file(_name(record, "raw_image"))))
         target_image = open_image(open_file(_name(record, "out_image")))
         target = fmt.pixels(target_image, size=(source.shape[-1], source.shape[-2]))  # same bucket as source
+        drop_text, drop_image = fmt.edit_drops(key)
         return prompts.editing(
-            fmt.encode, Visual(pixels=source), instruction, Visual(pixels=target, noisy=True)
+            fmt.encode,
+            Visual(pixels=source),
+            instruction,
+            Visual(pixels=target, noisy=True),
+            drop_text,
+            drop_image,
         )
     if kind == "text":
         return [Text(fmt.encode(_text(record, "text")), supervised=True)]

@@ -30,7 +30,7 @@ def build_stream(
             source = open_source(m.path, m.kind)
             name = f"{m.kind}={m.path}"
         entries.append(Entry(source, m.weight, m.start, m.stop, name))
-    fmt = Formatter(encode, data.image_size, vae.scale_factor_spatial, data.video_frames)
+    fmt = Formatter(encode, data.image_size, vae.scale_factor_spatial, data.video_frames, data.cond_dropout)
     return DataStream(
         entries,
         fmt,

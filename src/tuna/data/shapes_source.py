@@ -30,7 +30,8 @@ class ShapesSource:
         encode, world = fmt.encode, self.world
         if self.kind == "t2i":
             s = world.sample("t2i", index)
-            return prompts.text_to_visual(encode, s.prompt, Visual(pixels=fmt.pixels(s.image), noisy=True))
+            prompt = "" if fmt.drop_prompt(f"shapes-t2i:{index}") else s.prompt
+            return prompts.text_to_visual(encode, prompt, Visual(pixels=fmt.pixels(s.image), noisy=True))
         if self.kind == "caption" or (self.kind == "und" and index % 2):
             s = world.sample("caption", index // 2 if self.kind == "und" else index)
             return prompts.captioning(encode, Visual(pixels=fmt.pixels(s.image)), s.caption)
@@ -44,12 +45,19 @@ class ShapesSource:
         if self.kind == "edit":
             s = world.sample("edit", index)
             source, target = fmt.pixels(s.source_image), fmt.pixels(s.target_image)
+            drop_text, drop_image = fmt.edit_drops(f"shapes-edit:{index}")
             return prompts.editing(
-                encode, Visual(pixels=source), s.instruction, Visual(pixels=target, noisy=True)
+                encode,
+                Visual(pixels=source),
+                s.instruction,
+                Visual(pixels=target, noisy=True),
+                drop_text,
+                drop_image,
             )
         if self.kind == "video":
             s = world.sample("video", index)
+            caption = "" if fmt.drop_prompt(f"shapes-video:{index}") else s.caption
             return prompts.text_to_visual(
-                encode, s.caption, Visual(pixels=fmt.video_pixels(s.frames), noisy=True)
+                encode, caption, Visual(pixels=fmt.video_pixels(s.frames), noisy=True)
             )
         return [Text(encode(world.sample("caption", index).caption), supervised=True)]

@@ -43,7 +43,9 @@ class JsonlSource:
             f.seek(offset)
             line = f.readline()
         try:
-            return to_segments(self.kind, json.loads(line), lambda name: self.root / name, fmt)
+            return to_segments(
+                self.kind, json.loads(line), lambda name: self.root / name, fmt, f"{self.path.name}:{number}"
+            )
         except (ValueError, FileNotFoundError) as err:  # json.JSONDecodeError is a ValueError
             raise BadRecord(where, str(err)) from err
 
@@ -94,7 +96,7 @@ class TarShardSource:
 
         try:
             record: Any = json.loads(read("json"))
-            return to_segments(self.kind, record, open_file, fmt)
+            return to_segments(self.kind, record, open_file, fmt, f"{shard.name}:{key}")
         except (ValueError, FileNotFoundError) as err:
             raise BadRecord(where, str(err)) from err
 

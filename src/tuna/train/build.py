@@ -38,10 +38,16 @@ def build_model(cfg: TrainConfig) -> TunaModel:
 def build_tokenizer(name: str, model: TunaModel):
     if name == "bytes":
         return small_tokenizer()  # byte-level, no merges: deterministic and corpus-free
+    if name == "shapes":
+        # tuna-shapes: byte-level BPE trained on every text the shapes world says (~one token a word),
+        # deterministic for a given corpus, so a rerun rebuilds the same vocabulary.
+        from tuna.data.shapes.corpus import shapes_corpus
+
+        return small_tokenizer(shapes_corpus(), vocab_size=model.cfg.decoder.vocab_size)
     if name == "qwen25":
         return qwen25_tokenizer()
     if name == "checkpoint":
         if model.tokenizer is None:
             raise ValueError("tokenizer=checkpoint, but the init checkpoint has no tokenizer files")
         return model.tokenizer
-    raise ValueError(f"unknown tokenizer {name!r}; expected bytes, qwen25 or checkpoint")
+    raise ValueError(f"unknown tokenizer {name!r}; expected bytes, shapes, qwen25 or checkpoint")

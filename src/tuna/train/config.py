@@ -50,6 +50,7 @@ class DataConfig:
     image_size: int = 512  # input images keep their aspect ratio at about image_size² pixels (buckets)
     video_frames: int = 17  # frames sampled from each video (1 + 4k)
     shapes_size: int = 128  # canvas side of the built-in shapes world
+    cond_dropout: float = 0.1  # share of generation samples trained without their condition (for CFG)
     max_bad_fraction: float = 0.05  # stop when more than this share of records read so far were bad…
     bad_grace: int = 50  # …once at least this many records have been read
 
@@ -64,7 +65,7 @@ class TrainConfig:
     init_llm: str | None = None
     init_vision: str | None = None
     init_vae: str | None = None
-    tokenizer: str = "bytes"  # bytes (small byte-level BPE) | qwen25 | checkpoint (the init's own)
+    tokenizer: str = "bytes"  # bytes (byte-level) | shapes (BPE on the shapes world) | qwen25 | checkpoint
     steps: int = 1000
     seed: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)

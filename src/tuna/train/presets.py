@@ -149,6 +149,69 @@ def _tiny_stage3() -> TrainConfig:
     return replace(_tiny(), name="tiny_stage3", stage=3, optim=OptimConfig(lr=2e-4, warmup_steps=10))
 
 
+# ------------------------------------------------------------------------------------ tuna-shapes
+
+# The built-in default model (TunaConfig preset "shapes"): 128² renders (8×8 latents), 17-frame videos
+# (5 latent frames), a BPE tokenizer trained on the world's texts. Every stage continues from the last
+# one's `final` checkpoint (`init=…`); scripts/train_tuna_shapes.sh chains them.
+_SHAPES_DATA = DataConfig(global_batch=16, micro_batch=16, pack_len=2048, image_size=128, video_frames=17,
+                          shapes_size=128)  # fmt: skip
+_SHAPES = dict(model="shapes", tokenizer="shapes", ema_decay=0.0, activation_checkpointing=False,
+               save_every=250, keep_last=2, sample_every=500)  # fmt: skip
+
+
+def _shapes_stage0_vae() -> TrainConfig:
+    return replace(
+        _stage0_vae(),
+        name="shapes_stage0_vae",
+        model="shapes",
+        tokenizer="shapes",
+        steps=1500,
+        optim=OptimConfig(lr=1e-3, weight_decay=0.0, warmup_steps=100),
+        data=replace(
+            _SHAPES_DATA, mixture=_mix("t2i", "caption", "edit"), pack_len=None, global_batch=8, micro_batch=8
+        ),
+        vae_stats_samples=256,
+        save_every=250,
+        keep_last=2,
+    )
+
+
+def _shapes_stage1() -> TrainConfig:
+    # Decoder frozen (it is random here: stage 1 is short), encoder + flow head learn captioning + T2I.
+    return TrainConfig(
+        name="shapes_stage1",
+        stage=1,
+        steps=200,
+        optim=OptimConfig(lr=1e-3, warmup_steps=50),
+        data=replace(_SHAPES_DATA, mixture=(MixEntry("t2i", 0.5), MixEntry("caption", 0.5))),
+        tokenizer="checkpoint",
+        **{k: v for k, v in _SHAPES.items() if k != "tokenizer"},
+    )
+
+
+def _shapes_stage2() -> TrainConfig:
+    mixture = (
+        MixEntry("t2i", 0.4),
+        MixEntry("und", 0.2),
+        MixEntry("edit", 0.2),
+        MixEntry("video", 0.1),
+        MixEntry("text", 0.1),
+    )
+    return replace(_shapes_stage1(), name="shapes_stage2", stage=2, steps=1500,
+                   optim=OptimConfig(lr=1e-3, warmup_steps=200), data=replace(_SHAPES_DATA, mixture=mixture))  # fmt: skip
+
+
+def _shapes_stage3() -> TrainConfig:
+    return replace(
+        _shapes_stage2(),
+        name="shapes_stage3",
+        stage=3,
+        steps=300,
+        optim=OptimConfig(lr=2e-4, warmup_steps=50),
+    )
+
+
 PRESETS = {
     "stage0_vae": _stage0_vae,
     "stage1": _stage1,
@@ -162,6 +225,10 @@ PRESETS = {
     "tiny_stage1": _tiny_stage1,
     "tiny_stage2": _tiny_stage2,
     "tiny_stage3": _tiny_stage3,
+    "shapes_stage0_vae": _shapes_stage0_vae,
+    "shapes_stage1": _shapes_stage1,
+    "shapes_stage2": _shapes_stage2,
+    "shapes_stage3": _shapes_stage3,
 }
 
 
