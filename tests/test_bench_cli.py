@@ -109,9 +109,10 @@ class _FakePipeline:
 
         return [Image.new("RGB", (width, height)) for _ in prompts]
 
-    def chat(self, messages, max_new_tokens=256, video_frames=None):
-        self.calls.append((messages[0]["content"][0]["type"], video_frames))
-        return "yes"
+    def chat_batch(self, conversations, max_new_tokens=256, video_frames=None):
+        for messages in conversations:
+            self.calls.append((messages[0]["content"][0]["type"], video_frames))
+        return ["yes"] * len(conversations)
 
     def edit(self, image, instruction, seed=0):
         return image
@@ -135,3 +136,25 @@ def test_pipeline_adapter_speaks_the_protocol():
     assert fake.calls == [("image", None), ("video", 5)]
     assert tasks.edit([(im, "x")], 0) == [im]
     assert [len(v) for v in tasks.generate_video(["a"], 5, 64, 64, 0)] == [5]
+
+
+def test_bench_runs_a_real_checkpoint_end_to_end(tmp_path):
+    """`tuna bench shapes --model DIR` through TunaPipeline (tiny random weights: scores are ~0)."""
+    import json
+
+    from tuna.cli import main
+    from tuna.config import get_preset
+    from tuna.model.tuna import TunaModel
+    from tuna.tokenizer import small_tokenizer
+
+    model = TunaModel(get_preset("tiny"))
+    model.init_weights()
+    model.tokenizer = small_tokenizer()
+    model.save_pretrained(tmp_path / "ckpt")
+    out = tmp_path / "scores.json"
+    argv = ["bench", "shapes", "--model", str(tmp_path / "ckpt"), "--n", "2", "--size", "64", "--frames", "5",
+            "--steps", "2", "--tasks", "t2i,vqa,edit,t2v,video_qa", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    scores = json.loads(out.read_text())
+    assert {"t2i", "vqa", "edit", "t2v", "video_qa"} <= set(scores)
+    assert all("overall" in scores[task] for task in ("t2i", "vqa", "edit", "t2v", "video_qa"))

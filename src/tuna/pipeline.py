@@ -15,7 +15,7 @@ from PIL import Image
 
 from tuna import media, prompts
 from tuna.model.tuna import TunaModel
-from tuna.sampling.text import stream_text
+from tuna.sampling.text import decode_batch, stream_text
 from tuna.sampling.visual import sample_edit, sample_latents
 from tuna.sequence import Segment, Visual, build_batch
 
@@ -146,6 +146,27 @@ class TunaPipeline:
 
     def chat(self, messages: Sequence[dict[str, Any]], **kwargs) -> str:
         return "".join(self.chat_stream(messages, **kwargs))
+
+    @torch.no_grad()
+    def chat_batch(
+        self,
+        conversations: Sequence[Sequence[dict[str, Any]]],
+        max_new_tokens: int = 256,
+        video_frames: int | None = None,
+    ) -> list[str]:
+        """Greedy answers to several conversations in one batched, KV-cached decode."""
+        if not conversations:
+            return []
+        frames = self.cfg.video_frames if video_frames is None else video_frames
+        samples = [self.message_segments(m, frames) for m in conversations]
+        batch = build_batch(samples, self.cfg.tokens, self.cfg.vae).to(self.device)
+        model = self.model
+        latents = model.encode_latents(batch.visuals)
+        t = torch.ones(len(latents), device=self.device)
+        embeds = model.embed_sequence(batch.input_ids, batch.blocks, model.embed_blocks(latents, t))
+        stop = {self.cfg.tokens.im_end_id, self.cfg.tokens.pad_id}
+        ids = decode_batch(model, embeds, batch.position_ids, batch.layout, max_new_tokens, stop)
+        return [self.tokenizer.decode(row, skip_special_tokens=True) for row in ids]
 
     # ------------------------------------------------------------------ generation
 

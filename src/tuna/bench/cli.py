@@ -52,6 +52,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=128, help="image side (multiple of 16)")
     p.add_argument("--frames", type=int, default=17, help="video frames (1 + 4k)")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--steps", type=int, default=50, help="denoising steps (--model)")
+    p.add_argument("--cfg", type=float, default=7.5, help="text guidance for T2I/T2V (--model)")
+    p.add_argument("--text-cfg", type=float, default=5.0, help="text guidance for editing (--model)")
+    p.add_argument("--image-cfg", type=float, default=1.5, help="image guidance for editing (--model)")
     p.add_argument("--json", type=Path, help="write scores here")
     p.add_argument("--report", type=Path, help="write an HTML report into this directory")
     p.set_defaults(func=run_shapes)
@@ -65,7 +69,15 @@ def run_shapes(args: argparse.Namespace) -> int:
     else:
         items = {task: build_items(task, args.seed, args.n, world) for task in args.tasks}
     tasks: TunaTasks = (
-        load_tasks(args.model)
+        load_tasks(
+            args.model,
+            {
+                "steps": args.steps,
+                "cfg_scale": args.cfg,
+                "text_cfg": args.text_cfg,
+                "image_cfg": args.image_cfg,
+            },
+        )
         if args.model is not None
         else make_control(args.control, [it for v in items.values() for it in v], args.seed)
     )
