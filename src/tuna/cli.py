@@ -37,7 +37,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tuna.demo import run_demo
 
-    return run_demo(args.out, seed=args.seed)
+    return run_demo(args.out, seed=args.seed, model=args.model, steps=args.steps, bench_n=args.bench_n)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run every task end to end on the built-in default")
     demo.add_argument("--out", default="demo", help="output directory")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--model", default=None, help="checkpoint directory (default: checkpoints/tuna-shapes)")
+    demo.add_argument("--steps", type=int, default=25, help="denoising steps")
+    demo.add_argument("--bench-n", type=int, default=8, help="ShapesBench items per task in the summary")
     demo.set_defaults(func=cmd_demo)
 
     from tuna.bench.cli import register as register_bench

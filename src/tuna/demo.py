@@ -1,104 +1,200 @@
-"""`make demo`: every task end to end on the built-in default.
+"""`make demo`: every Tuna task end to end on the built-in default, with an HTML report.
 
-Until the trained tuna-shapes checkpoint ships, the default is the `tiny` preset with RANDOM weights:
-the training step, the sampled image and the decoded answer are real computations, and their content
-is noise by construction. The demo says so plainly.
+The default is the shipped tuna-shapes checkpoint (`checkpoints/tuna-shapes`). Where it is absent, the
+demo says so plainly and runs the `tiny` preset with RANDOM weights instead: one real training step,
+then the same tasks, whose outputs are noise by construction.
 """
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
 from tuna import prompts
 from tuna.config import get_preset
+from tuna.media import write_video
 from tuna.model.tuna import TunaModel
-from tuna.sampling.text import stream_text
-from tuna.sampling.visual import sample_latents
+from tuna.pipeline import TunaPipeline
 from tuna.sequence import Visual, build_batch
-from tuna.tokenizer import small_tokenizer
-from tuna.train.freeze import apply_freezing
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "tuna-shapes"
+T2I_PROMPTS = (
+    "a red circle",
+    "two green squares",
+    "a blue square to the left of an orange circle",
+    "a yellow circle",  # a held-out colour-shape composition: never in any training prompt
+)
+EDIT_KINDS = ("add", "remove", "recolor", "replace", "move", "background")
 
 
-def to_image(pixels: torch.Tensor) -> Image.Image:
-    """(3, H, W) in [-1, 1] → PIL."""
-    array = ((pixels.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(array)
+def random_tiny_pipeline(seed: int) -> TunaPipeline:
+    """The tiny preset with random weights, after one real stage-2 training step."""
+    from tuna.tokenizer import small_tokenizer
+    from tuna.train.freeze import apply_freezing
 
-
-def from_image(image: Image.Image) -> torch.Tensor:
-    """PIL → (3, 1, H, W) in [-1, 1]."""
-    array = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32))
-    return (array / 127.5 - 1).permute(2, 0, 1)[:, None]
-
-
-def red_square(size: int = 64) -> Image.Image:
-    array = np.full((size, size, 3), 255, dtype=np.uint8)
-    array[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = (220, 30, 30)
-    return Image.fromarray(array)
-
-
-def run_demo(out: str | Path, seed: int = 0) -> int:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    print("Tuna demo — preset 'tiny' with RANDOM weights (the trained tuna-shapes model is not shipped yet):")
-    print("every step below really runs; the image and the answer are noise until the model is trained.\n")
-    cfg = get_preset("tiny")
-    tokenizer = small_tokenizer()
-    model = TunaModel(cfg)
+    model = TunaModel(get_preset("tiny"))
     model.init_weights()
-    model.tokenizer = tokenizer
-    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
-
-    # 1. One stage-2 training step on a captioning + text-to-image batch.
-    image = red_square()
-    pixels = from_image(image)
+    model.tokenizer = small_tokenizer()
+    encode = lambda text: model.tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    pixels = torch.rand(3, 1, 64, 64) * 2 - 1
     samples = [
         prompts.captioning(encode, Visual(pixels=pixels), "a red square in the middle"),
         prompts.text_to_visual(encode, "a red square in the middle", Visual(pixels=pixels, noisy=True)),
     ]
-    batch = build_batch(samples, cfg.tokens, cfg.vae)
     apply_freezing(model, stage=2)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     start = time.perf_counter()
-    losses = model(batch, generator=torch.Generator().manual_seed(seed))
+    losses = model(
+        build_batch(samples, model.cfg.tokens, model.cfg.vae), generator=torch.Generator().manual_seed(seed)
+    )
     losses["loss"].backward()
     optimizer.step()
     print(
         f"[train]  one step in {time.perf_counter() - start:.2f} s: loss {losses['loss']:.4f} "
         f"(text {losses['text']:.4f}, flow {losses['flow']:.4f})"
     )
-    model.eval()
+    return TunaPipeline(model)
 
-    # 2. Text-to-image: 64×64, 20 Euler steps, CFG 4 (prompt keys/values computed once).
-    start = time.perf_counter()
-    prompt = prompts.conversation(encode, [("user", ["a blue circle"])], add_generation_prompt=True)
-    negative = prompts.conversation(encode, [("user", [""])], add_generation_prompt=True)
-    grid = model.vae.latent_shape(1, 64, 64)
-    latents = sample_latents(model, [prompt], [negative], grid, steps=20, cfg_scale=4.0, seeds=[seed])
-    generated = to_image(model.vae.decode(latents)[0, :, 0])
-    generated.save(out / "t2i.png")
-    print(f"[t2i]    'a blue circle' → {out / 't2i.png'} in {time.perf_counter() - start:.2f} s")
 
-    # 3. Understanding: a question about the image, greedy KV-cached decoding.
-    start = time.perf_counter()
-    question = prompts.conversation(
-        encode, [("user", [Visual(pixels=pixels), "What shape is red?"])], add_generation_prompt=True
+class Report:
+    """Collects (title, image or frames, caption) rows; writes report.html and a PNG grid."""
+
+    def __init__(self, out: Path):
+        self.out, self.rows = out, []
+
+    def add(self, section: str, media: Image.Image | list[Image.Image], caption: str) -> None:
+        stem = f"{len(self.rows):02d}"
+        if isinstance(media, list):
+            path = write_video(media, self.out / f"{stem}.gif")
+            still = media[len(media) // 2]
+        else:
+            path = self.out / f"{stem}.png"
+            media.save(path)
+            still = media
+        self.rows.append((section, path.name, caption, still))
+
+    def write(self, header: str) -> None:
+        cells = "\n".join(
+            f"<figure><figcaption><b>{html.escape(s)}</b></figcaption><img src='{p}' width=160>"
+            f"<figcaption>{html.escape(c)}</figcaption></figure>"
+            for s, p, c, _ in self.rows
+        )
+        style = "body{font-family:sans-serif} figure{display:inline-block;width:180px;vertical-align:top}"
+        page = f"<html><head><meta charset='utf-8'><style>{style}</style></head><body><h1>Tuna demo</h1>"
+        (self.out / "report.html").write_text(f"{page}<pre>{html.escape(header)}</pre>{cells}</body></html>")
+        side = 128
+        cols = 6
+        grid = Image.new("RGB", (cols * side, -(-len(self.rows) // cols) * side), "white")
+        for i, (*_, still) in enumerate(self.rows):
+            grid.paste(still.convert("RGB").resize((side, side)), ((i % cols) * side, (i // cols) * side))
+        grid.save(self.out / "grid.png")
+
+
+def run_demo(
+    out: str | Path, seed: int = 0, model: str | Path | None = None, steps: int = 25, bench_n: int = 8
+) -> int:
+    from tuna.data.shapes.world import ShapesWorld, WorldConfig
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    checkpoint = Path(model) if model else DEFAULT_CHECKPOINT
+    if (checkpoint / "config.json").is_file():
+        header = f"Tuna demo — {checkpoint} on the CPU"
+        print(header)
+        pipe = TunaPipeline.from_pretrained(checkpoint)
+    else:
+        header = (
+            f"Tuna demo — no trained checkpoint at {checkpoint}: running the 'tiny' preset with RANDOM weights.\n"
+            "Every step really runs; the images, videos and answers are noise until a model is trained."
+        )
+        print(header + "\n")
+        pipe = random_tiny_pipeline(seed)
+    size = pipe.cfg.image_size
+    frames = pipe.cfg.video_frames
+    world = ShapesWorld(seed, "test", WorldConfig(height=size, width=size, frames=frames))
+    report = Report(out)
+    sampling = {"steps": steps, "seed": seed}
+
+    vqa = world.sample("vqa", 0)
+    report.add("question image", vqa.image, "a rendered test scene")
+    for pair in vqa.qa:
+        answer = pipe.chat(
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", "image": vqa.image},
+                        {"type": "text", "text": pair.question},
+                    ],
+                }
+            ],
+            max_new_tokens=32,
+        )
+        print(f"[vqa]    {pair.question} → {answer!r} (truth: {pair.answer!r})")
+        report.add("understanding", vqa.image, f"Q: {pair.question} A: {answer} (truth: {pair.answer})")
+
+    for prompt in T2I_PROMPTS:
+        image = pipe.generate(prompt, size, size, cfg_scale=4.0, **sampling)
+        print(f"[t2i]    {prompt!r}")
+        report.add("text-to-image", image, prompt)
+
+    seen, index = set(), 0
+    while len(seen) < len(EDIT_KINDS) and index < 500:
+        sample = world.sample("edit", index)
+        index += 1
+        if sample.op.kind in seen:
+            continue
+        seen.add(sample.op.kind)
+        edited = pipe.edit(sample.source_image, sample.instruction, **sampling)
+        print(f"[edit]   {sample.op.kind}: {sample.instruction!r}")
+        report.add(f"edit source ({sample.op.kind})", sample.source_image, sample.instruction)
+        report.add(f"edit result ({sample.op.kind})", edited, sample.instruction)
+
+    video_prompt = "a red circle moving to the right"
+    video = pipe.generate_video(video_prompt, frames, size, size, cfg_scale=4.0, **sampling)
+    print(f"[video]  {video_prompt!r} → {len(video)} frames")
+    report.add("text-to-video", video, video_prompt)
+
+    vq = world.sample("video_qa", 0)
+    pair = vq.qa[0]
+    answer = pipe.chat(
+        [
+            {
+                "role": "user",
+                "content": [{"type": "video", "video": vq.frames}, {"type": "text", "text": pair.question}],
+            }
+        ],
+        max_new_tokens=32,
+        video_frames=len(vq.frames),
     )
-    qbatch = build_batch([question], cfg.tokens, cfg.vae)
-    latents = model.encode_latents(qbatch.visuals)
-    embeds = model.embed_sequence(
-        qbatch.input_ids, qbatch.blocks, model.embed_blocks(latents, torch.ones(len(latents)))
+    print(f"[video?] {pair.question} → {answer!r} (truth: {pair.answer!r})")
+    report.add("video understanding", vq.frames, f"Q: {pair.question} A: {answer} (truth: {pair.answer})")
+
+    summary = bench_summary(pipe, size, frames, seed, bench_n, steps)
+    print(
+        "\nShapesBench on a small sample (n = %d per task; `tuna bench shapes` for the full run):\n%s"
+        % (bench_n, summary)
     )
-    ids = list(stream_text(model, embeds, qbatch.position_ids, qbatch.layout, 16, {cfg.tokens.im_end_id}))
-    answer = tokenizer.decode(ids, skip_special_tokens=True)
-    print(f"[chat]   'What shape is red?' → {answer!r} in {time.perf_counter() - start:.2f} s")
-    image.save(out / "question.png")
-    (out / "answer.txt").write_text(answer + "\n")
-    print(f"\nWrote {out}/t2i.png, {out}/question.png and {out}/answer.txt.")
+    report.write(f"{header}\n\nShapesBench, n = {bench_n} per task:\n{summary}")
+    print(f"\nWrote {out / 'report.html'} and {out / 'grid.png'} in {time.perf_counter() - started:.0f} s.")
     return 0
+
+
+def bench_summary(pipe: TunaPipeline, size: int, frames: int, seed: int, n: int, steps: int) -> str:
+    from tuna.bench.items import build_items
+    from tuna.bench.pipeline_tasks import PipelineTasks
+    from tuna.bench.report import format_table
+    from tuna.bench.runner import BenchConfig, run_bench
+    from tuna.data.shapes.world import WorldConfig
+
+    world = WorldConfig(height=size, width=size, frames=frames)
+    items = {task: build_items(task, seed, n, world) for task in ("t2i", "vqa", "edit", "t2v", "video_qa")}
+    tasks = PipelineTasks(pipe, {"steps": steps, "cfg_scale": 4.0})
+    results = run_bench(tasks, items, BenchConfig(height=size, width=size, frames=frames, seed=seed))
+    return format_table(results)
