@@ -12,5 +12,7 @@ def test_demo_writes_report_and_grid(tmp_path, capsys):
     for task in ("[vqa]", "[t2i]", "[edit]", "[video]", "[video?]", "ShapesBench"):
         assert task in printed
     page = (out / "report.html").read_text()
-    assert page.count("<figure>") == 1 + 1 + 4 + 12 + 1 + 1  # image, VQA, 4 prompts, 6 edits × 2, video, video QA
+    assert (
+        page.count("<figure>") == 1 + 1 + 4 + 12 + 1 + 1
+    )  # image, VQA, 4 prompts, 6 edits × 2, video, video QA
     assert (out / "grid.png").is_file()

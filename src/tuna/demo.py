@@ -178,8 +178,7 @@ def run_demo(
 
     summary = bench_summary(pipe, size, frames, seed, bench_n, steps)
     print(
-        "\nShapesBench on a small sample (n = %d per task; `tuna bench shapes` for the full run):\n%s"
-        % (bench_n, summary)
+        f"\nShapesBench on a small sample (n = {bench_n} per task; `tuna bench shapes` for the full run):\n{summary}"
     )
     report.write(f"{header}\n\nShapesBench, n = {bench_n} per task:\n{summary}")
     print(f"\nWrote {out / 'report.html'} and {out / 'grid.png'} in {time.perf_counter() - started:.0f} s.")

@@ -118,9 +118,7 @@ class TunaPipeline:
         )
         batch = build_batch([segments], self.cfg.tokens, self.cfg.vae).to(self.device)
         model = self.model
-        latents = model.encode_latents(batch.visuals)
-        t = torch.ones(len(latents), device=self.device)
-        embeds = model.embed_sequence(batch.input_ids, batch.blocks, model.embed_blocks(latents, t))
+        embeds = model.embed_clean(batch)
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
         stop = {self.cfg.tokens.im_end_id, self.cfg.tokens.pad_id}
         ids: list[int] = []
@@ -161,9 +159,7 @@ class TunaPipeline:
         samples = [self.message_segments(m, frames) for m in conversations]
         batch = build_batch(samples, self.cfg.tokens, self.cfg.vae).to(self.device)
         model = self.model
-        latents = model.encode_latents(batch.visuals)
-        t = torch.ones(len(latents), device=self.device)
-        embeds = model.embed_sequence(batch.input_ids, batch.blocks, model.embed_blocks(latents, t))
+        embeds = model.embed_clean(batch)
         stop = {self.cfg.tokens.im_end_id, self.cfg.tokens.pad_id}
         ids = decode_batch(model, embeds, batch.position_ids, batch.layout, max_new_tokens, stop)
         return [self.tokenizer.decode(row, skip_special_tokens=True) for row in ids]

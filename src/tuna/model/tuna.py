@@ -114,6 +114,13 @@ class TunaModel(nn.Module):
                 out[i] = e
         return out  # type: ignore[return-value]
 
+    def embed_clean(self, batch: TunaBatch) -> torch.Tensor:
+        """(B, L, D) embeddings of a batch whose visuals are all clean (t = 1): prompts to answer or to
+        continue (understanding questions, edit sources)."""
+        latents = self.encode_latents(batch.visuals)
+        t = torch.ones(len(latents), device=batch.input_ids.device)
+        return self.embed_sequence(batch.input_ids, batch.blocks, self.embed_blocks(latents, t))
+
     # ---------------------------------------------------------------- training forward
 
     def forward(self, batch: TunaBatch, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

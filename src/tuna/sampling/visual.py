@@ -16,7 +16,7 @@ from tuna.model.decoder import KVCache
 from tuna.model.masks import TokenLayout
 from tuna.model.rope import visual_block_positions
 from tuna.sampling.flow import denoise, get_noise, get_schedule, guidance
-from tuna.sequence import Segment, Text, TunaBatch, Visual, build_batch
+from tuna.sequence import Segment, Text, Visual, build_batch
 
 
 class PrefixCache:
@@ -30,7 +30,8 @@ class PrefixCache:
         self.batch = batch
         self.decoder_cache = KVCache(len(model.decoder.layers))
         self.head_cache = KVCache(len(model.flow_head.blocks))
-        embeds, t = embed_prefix(model, batch)
+        embeds = model.embed_clean(batch)  # edit sources are clean (t = 1)
+        t = torch.ones(len(batch.visuals), device=embeds.device)
         mask = model.attention_mask(batch.layout)
         hidden = model.decoder(embeds, batch.position_ids, mask, cache=self.decoder_cache)
         no_out = torch.zeros(0, dtype=torch.long, device=hidden.device)
@@ -50,15 +51,6 @@ class PrefixCache:
 
 def model_device(model) -> torch.device:
     return next(model.decoder.parameters()).device
-
-
-def embed_prefix(model, batch: TunaBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Embeddings of a prompt batch whose visuals (edit sources) are clean (t = 1)."""
-    t = torch.ones(len(batch.visuals), device=batch.input_ids.device)
-    if not batch.visuals:
-        return model.decoder.embed(batch.input_ids), t
-    latents = model.encode_latents(batch.visuals)
-    return model.embed_sequence(batch.input_ids, batch.blocks, model.embed_blocks(latents, t)), t
 
 
 def block_velocity(model, prefix: PrefixCache, x: torch.Tensor, t: float) -> torch.Tensor:
