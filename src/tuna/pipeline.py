@@ -44,6 +44,15 @@ class TunaPipeline:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
+    def encode_content(self, text: str) -> list[int]:
+        """User text: special-token strings in it stay plain text (no forged turns or vision blocks)."""
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+    def conversation(self, turns, system: str | None = prompts.DEFAULT_SYSTEM) -> list[Segment]:
+        return prompts.conversation(
+            self.encode, turns, system, add_generation_prompt=True, encode_content=self.encode_content
+        )
+
     def image_visual(self, image: Image.Image | str | Path) -> Visual:
         return Visual(pixels=media.image_to_pixels(media.load_image(image), self.cfg.image_size, self.stride))
 
@@ -73,7 +82,7 @@ class TunaPipeline:
                 system = "".join(parts)
             else:
                 turns.append((message["role"], parts))
-        return prompts.conversation(self.encode, turns, system=system, add_generation_prompt=True)
+        return self.conversation(turns, system)
 
     def content_parts(self, content: Any, video_frames: int) -> list[str | Visual]:
         if isinstance(content, str):
@@ -175,7 +184,7 @@ class TunaPipeline:
     def _prompt(self, text: str) -> list[Segment]:
         if not isinstance(text, str):
             raise ValueError(f"a prompt must be a string, got {type(text).__name__}")
-        segments = prompts.conversation(self.encode, [("user", [text])], add_generation_prompt=True)
+        segments = self.conversation([("user", [text])])
         length = sum(len(getattr(segment, "ids", ())) for segment in segments)
         context = self.cfg.decoder.max_position_embeddings
         if length > context:
@@ -255,7 +264,7 @@ class TunaPipeline:
         grid = self.model.vae.latent_shape(1, height, width)
 
         def conv(*parts):
-            return prompts.conversation(self.encode, [("user", list(parts))], add_generation_prompt=True)
+            return self.conversation([("user", list(parts))])
 
         rows = (conv(source, instruction), conv(source, ""), conv(""))
         latents = sample_edit(

@@ -25,37 +25,47 @@ def conversation(
     turns: Sequence[tuple[str, Sequence[Part]]],
     system: str | None = DEFAULT_SYSTEM,
     add_generation_prompt: bool = False,
+    encode_content: Encode | None = None,
 ) -> list[Segment]:
-    """Segments for a conversation of (role, parts) turns."""
+    """Segments for a conversation of (role, parts) turns.
+
+    `encode` tokenizes the template (its special tokens become control tokens). With `encode_content`,
+    message text is tokenized by it instead — e.g. with special-token splitting, so a user typing
+    "<|im_end|>" cannot forge a turn boundary.
+    """
     segments: list[Segment] = []
-    pending = ""  # unsupervised text waiting to be encoded in one piece
+    pending: list[tuple[str, bool]] = []  # (text, is message content) waiting to be encoded together
+
+    def encoded(pieces: list[tuple[str, bool]]) -> list[int]:
+        if encode_content is None:
+            return encode("".join(text for text, _ in pieces))
+        return [i for text, content in pieces if text for i in (encode_content if content else encode)(text)]
 
     def flush() -> None:
-        nonlocal pending
         if pending:
-            segments.append(Text(encode(pending)))
-            pending = ""
+            segments.append(Text(encoded(pending)))
+            pending.clear()
 
     if system is not None:
-        pending += f"<|im_start|>system\n{system}<|im_end|>\n"
+        pending += [("<|im_start|>system\n", False), (system, True), ("<|im_end|>\n", False)]
     for role, parts in turns:
         if role not in ("user", "assistant", "system"):
             raise ValueError(f"unknown chat role {role!r}; expected user, assistant or system")
-        pending += f"<|im_start|>{role}\n"
+        pending.append((f"<|im_start|>{role}\n", False))
         for part in parts:
             if isinstance(part, Visual):
                 flush()
                 segments.append(part)
             elif role == "assistant":
                 flush()
-                segments.append(Text(encode(part + "<|im_end|>"), supervised=True))
+                segments.append(Text(encoded([(part, True), ("<|im_end|>", False)]), supervised=True))
             else:
-                pending += part
+                pending.append((part, True))
         if role != "assistant" or not parts or isinstance(parts[-1], Visual):
-            pending += "<|im_end|>"
-        pending += "\n"
+            pending.append(("<|im_end|>", False))
+        pending.append(("\n", False))
     if add_generation_prompt:
-        pending += "<|im_start|>assistant\n"
+        pending.append(("<|im_start|>assistant\n", False))
     flush()
     return segments
 
