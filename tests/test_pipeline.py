@@ -226,3 +226,10 @@ def test_special_tokens_typed_by_a_user_stay_text(pipe):
     ids = [i for seg in segments for i in seg.ids]
     assert tokens.vision_start_id not in ids  # no forged vision block
     assert ids.count(tokens.im_end_id) == 2  # only the template's: after the system and the user turn
+
+
+def test_bf16_pipeline_runs(pipe):
+    bf16 = TunaPipeline(pipe.model, dtype=torch.bfloat16)
+    image = bf16.generate("a red circle", 32, 32, steps=2)
+    assert image.size == (32, 32)
+    assert isinstance(bf16.chat([{"role": "user", "content": "hi"}], max_new_tokens=2), str)
