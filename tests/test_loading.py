@@ -155,3 +155,23 @@ def test_greedy_chat_equals_transformers_generate(component_dirs):
         )
     )
     assert ours == expected
+
+
+def test_pipeline_prompt_matches_the_models_own_chat_template(component_dirs):
+    from tuna.pipeline import TunaPipeline
+
+    root, _, tokenizer = component_dirs
+    model = TunaModel.from_components(
+        llm=root / "llm", vision=root / "vision", vae=root / "vae", preset="tiny"
+    )
+    pipe = TunaPipeline(model)
+    assert pipe.system.startswith("You are Qwen")
+    for messages in (
+        [{"role": "user", "content": "What shape is red?"}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    ):
+        ours = [i for seg in pipe.message_segments(messages, video_frames=5) for i in seg.ids]
+        theirs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)[
+            "input_ids"
+        ]
+        assert ours == theirs

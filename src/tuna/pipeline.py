@@ -20,6 +20,19 @@ from tuna.sampling.visual import sample_edit, sample_latents
 from tuna.sequence import Segment, Visual, build_batch
 
 
+def default_system_prompt(tokenizer) -> str | None:
+    """The system prompt the tokenizer's own chat template adds when a chat has none (Qwen2.5: "You are
+    Qwen, created by Alibaba Cloud. …"), so conversations match the model's template."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
+        return prompts.DEFAULT_SYSTEM
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+    head = "<|im_start|>system\n"
+    if not text.startswith(head):
+        return None  # the template adds no system turn
+    return text[len(head) : text.index("<|im_end|>")]
+
+
 class TunaPipeline:
     def __init__(
         self, model: TunaModel, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
@@ -30,6 +43,7 @@ class TunaPipeline:
         self.tokenizer = model.tokenizer
         self.cfg = model.cfg
         self.device = torch.device(device)
+        self.system = default_system_prompt(self.tokenizer)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
@@ -48,7 +62,8 @@ class TunaPipeline:
         """User text: special-token strings in it stay plain text (no forged turns or vision blocks)."""
         return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
-    def conversation(self, turns, system: str | None = prompts.DEFAULT_SYSTEM) -> list[Segment]:
+    def conversation(self, turns, system: str | None = None) -> list[Segment]:
+        system = self.system if system is None else system
         return prompts.conversation(
             self.encode, turns, system, add_generation_prompt=True, encode_content=self.encode_content
         )
@@ -71,7 +86,7 @@ class TunaPipeline:
         """Chat messages ({"role", "content": str | parts}) → segments ending in the assistant prompt."""
         if not messages:
             raise ValueError("chat needs at least one message")
-        turns, system = [], prompts.DEFAULT_SYSTEM
+        turns, system = [], None
         for i, message in enumerate(messages):
             if not isinstance(message, dict) or "role" not in message or "content" not in message:
                 raise ValueError(f"message {i} must be a dict with 'role' and 'content', got {message!r:.80}")
