@@ -62,8 +62,12 @@ class FlowHeadBlock(nn.Module):
         self.mlp = SwiGLU(d, cfg.intermediate_size)
         self.adaLN_modulation = nn.Linear(d, 6 * d)
 
-    def forward(self, x, mods: torch.Tensor, cos, sin, mask: AttentionMask, cache=None) -> torch.Tensor:
-        # x (B, L, D); mods (B, L, 6D) gathered per token from the modulation table
+    def forward(
+        self, x, cond: torch.Tensor, cond_index: torch.Tensor, cos, sin, mask: AttentionMask, cache=None
+    ) -> torch.Tensor:
+        # x (B, L, D); cond (K, D) block conditions; cond_index (B, L) row of the table per token (0: none).
+        # The modulation is computed here, inside the block, so FSDP shards it with the block.
+        mods = modulation_table(self.adaLN_modulation, cond, 6)[cond_index]  # (B, L, 6D)
         attn, mlp = (ModulationOut(*m.chunk(3, dim=-1)) for m in mods.chunk(2, dim=-1))
         x = x + attn.gate * self.self_attn(
             modulate(self.input_layernorm(x), attn.shift, attn.scale), cos, sin, mask, cache
@@ -123,8 +127,7 @@ class FlowHead(nn.Module):
         cos, sin = rope_cos_sin(position_ids, self.cfg.head_dim, self.rope_theta, self.mrope_section)
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         for i, block in enumerate(self.blocks):
-            mods = modulation_table(block.adaLN_modulation, cond, 6)[cond_index]  # (B, L, 6D)
-            x = block(x, mods, cos, sin, mask, cache.layer(i) if cache is not None else None)
+            x = block(x, cond, cond_index, cos, sin, mask, cache.layer(i) if cache is not None else None)
         out = x[out_rows, out_cols]  # (M, D)
         final_mods = modulation_table(self.final_layer.adaLN_modulation, cond, 2)[
             cond_index[out_rows, out_cols]

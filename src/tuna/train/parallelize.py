@@ -69,13 +69,7 @@ def parallelize(model: nn.Module, dist_info: Dist, activation_checkpointing: boo
         return model
     mesh = torch.distributed.device_mesh.init_device_mesh(dist_info.device.type, (dist_info.world,))
     for module_list, i in blocks:
-        block = module_list[i]
-        inner = getattr(block, "_checkpoint_wrapped_module", block)
-        if hasattr(inner, "adaLN_modulation"):  # flow-head block: its modulation runs outside its forward
-            fully_shard(inner.self_attn, mesh=mesh)
-            fully_shard(inner.mlp, mesh=mesh)
-        else:
-            fully_shard(block, mesh=mesh)
+        fully_shard(module_list[i], mesh=mesh)
     # A frozen VAE is used only under no_grad through `encode`, never through a forward FSDP could hook:
     # keep it replicated (it is small next to the decoder and flow head).
     vae = getattr(model, "vae", None)
