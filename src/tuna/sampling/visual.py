@@ -15,6 +15,7 @@ import torch
 from tuna.model.decoder import KVCache
 from tuna.model.masks import TokenLayout
 from tuna.model.rope import visual_block_positions
+from tuna.model.tuna import visual_token_index
 from tuna.sampling.flow import denoise, get_noise, get_schedule, guidance
 from tuna.sequence import Segment, Text, Visual, build_batch
 
@@ -92,9 +93,7 @@ def recompute_velocity(model, rows: Sequence[Sequence[Segment]], x: torch.Tensor
     embeds = model.embed_sequence(batch.input_ids, batch.blocks, model.embed_blocks(latents, t_all))
     mask = model.attention_mask(batch.layout)
     hidden = model.decoder(embeds, batch.position_ids, mask)
-    targets = [b for b in batch.blocks if b.noisy]
-    rows_idx = torch.cat([torch.full((b.num_tokens,), b.row) for b in targets]).to(x.device)
-    cols = torch.cat([torch.arange(b.start + 1, b.start + 1 + b.num_tokens) for b in targets]).to(x.device)
+    rows_idx, cols = visual_token_index([b for b in batch.blocks if b.noisy], x.device)
     v = model.flow_head(hidden, batch.position_ids, mask, batch.layout.block_ids, t_all, rows_idx, cols)
     c, f, h, w = x.shape[1:]
     return v.float().reshape(len(rows), f, h, w, c).permute(0, 4, 1, 2, 3)
