@@ -194,3 +194,22 @@ def test_condition_dropout_is_reproducible_and_matches_guidance_rows():
     for share in (text_only, image_only, both):
         assert abs(share - 0.1) < 0.02
     assert Formatter(lambda s: [], 64, 16, 5).drop_prompt("x") is False
+
+
+def test_shapes_und_cycles_image_questions_captions_and_video_questions(byte_tokenizer):
+    from tuna.data.shapes_source import UND_CYCLE, ShapesSource, und_task
+
+    fmt = _fmt(byte_tokenizer)
+    source = ShapesSource("und", seed=0, size=64, frames=FRAMES)
+    seen: dict[str, list[int]] = {}
+    for index in range(4 * len(UND_CYCLE)):
+        task, task_index = und_task(index)
+        seen.setdefault(task, []).append(task_index)
+        segments = source.get(index, fmt)
+        visual = next(s for s in segments if isinstance(s, Visual))
+        assert not visual.noisy
+        assert visual.pixels.shape[1] == (FRAMES if task == "video_qa" else 1), task
+        assert any(isinstance(s, Text) and s.supervised for s in segments)
+    # every task's samples are taken in order, none twice
+    assert {t: sorted(i) for t, i in seen.items()} == {t: list(range(len(i))) for t, i in seen.items()}
+    assert set(seen) == {"vqa", "caption", "video_qa"}

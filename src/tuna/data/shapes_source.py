@@ -7,12 +7,24 @@ from tuna.data.formats import Formatter
 from tuna.data.shapes.world import ShapesWorld, WorldConfig
 from tuna.sequence import Segment, Text, Visual
 
+# Understanding data, one entry per record in turn: image questions are the bulk, captions keep the
+# model describing whole scenes, and video questions teach motion, which no other kind asks about.
+UND_CYCLE = ("vqa", "caption", "video_qa", "vqa")
+
+
+def und_task(index: int) -> tuple[str, int]:
+    """Record `index` of kind und → (world task, that task's sample index); every sample used once."""
+    slot, cycle = index % len(UND_CYCLE), index // len(UND_CYCLE)
+    task = UND_CYCLE[slot]
+    per_cycle = UND_CYCLE.count(task)
+    return task, cycle * per_cycle + UND_CYCLE[:slot].count(task)
+
 
 class ShapesSource:
     """Endless: record `index` of a kind is the world's sample `index` of the matching task.
 
-    und alternates VQA (even indices) and captions (odd) so understanding data includes descriptions;
-    text is the caption alone, as plain language-model text.
+    und cycles through `UND_CYCLE` (image VQA twice, a caption, a video question) so understanding data
+    includes descriptions and video; text is the caption alone, as plain language-model text.
     """
 
     def __init__(self, kind: str, seed: int, size: int, frames: int):
@@ -32,14 +44,18 @@ class ShapesSource:
             s = world.sample("t2i", index)
             prompt = "" if fmt.drop_prompt(f"shapes-t2i:{index}") else s.prompt
             return prompts.text_to_visual(encode, prompt, Visual(pixels=fmt.pixels(s.image), noisy=True))
-        if self.kind == "caption" or (self.kind == "und" and index % 2):
-            s = world.sample("caption", index // 2 if self.kind == "und" else index)
+        if self.kind == "caption":
+            s = world.sample("caption", index)
             return prompts.captioning(encode, Visual(pixels=fmt.pixels(s.image)), s.caption)
         if self.kind == "und":
-            s = world.sample("vqa", index // 2)
+            task, task_index = und_task(index)
+            s = world.sample(task, task_index)
+            if task == "caption":
+                return prompts.captioning(encode, Visual(pixels=fmt.pixels(s.image)), s.caption)
+            media = Visual(pixels=fmt.video_pixels(s.frames) if task == "video_qa" else fmt.pixels(s.image))
             turns: list = []
             for i, qa in enumerate(s.qa):
-                question = [Visual(pixels=fmt.pixels(s.image)), qa.question] if i == 0 else [qa.question]
+                question = [media, qa.question] if i == 0 else [qa.question]
                 turns += [("user", question), ("assistant", [qa.answer])]
             return prompts.conversation(encode, turns)
         if self.kind == "edit":
