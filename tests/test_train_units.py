@@ -101,6 +101,52 @@ def test_stage0_trains_the_vae_and_stores_latent_stats(tmp_path):
     vae = json.loads((tmp_path / "final" / "config.json").read_text())["config"]["vae"]
     assert len(vae["latents_mean"]) == len(vae["latents_std"]) == 8
 
+    # A decoder fine-tune of that VAE: the encoder side and the latent statistics stay exactly as they were.
+    from tuna.model.tuna import TunaModel
+
+    decoder_cfg = replace(cfg, init=str(tmp_path / "final"), tokenizer="checkpoint", vae_train="decoder")
+    train(decoder_cfg, tmp_path / "decoder")
+    before, after = (
+        TunaModel.from_pretrained(d).vae for d in (tmp_path / "final", tmp_path / "decoder" / "final")
+    )
+    changed = {
+        name
+        for name, p in after.autoencoder.named_parameters()
+        if not torch.equal(p, before.autoencoder.get_parameter(name))
+    }
+    assert changed and all(n.startswith(("decoder.", "post_quant_conv.")) for n in changed)
+    assert torch.equal(after.latents_mean, before.latents_mean)
+    assert torch.equal(after.latents_std, before.latents_std)
+    with pytest.raises(ValueError, match="applies to stage 0 only"):
+        train(replace(get_train_preset("tiny"), vae_train="decoder"), tmp_path / "bad")
+    with pytest.raises(ValueError, match="latent statistics"):
+        train(replace(cfg, vae_train="decoder"), tmp_path / "fresh")
+
+
+def test_only_videos_train_the_vae_temporal_weights():
+    # Why stage 0 mixes videos in: through a causal 3D kernel a single frame meets only the last temporal
+    # slice (the earlier ones see the causal zero padding), so images leave every other slice untrained.
+    from tuna.config import get_preset
+    from tuna.model.tuna import TunaModel
+    from tuna.train.objectives import VAETrainer
+
+    torch.manual_seed(0)
+    autoencoder = TunaModel(get_preset("tiny")).vae.autoencoder.requires_grad_(True)
+    trainer = VAETrainer(autoencoder, kl_weight=1e-6)
+    kernels = [
+        m.weight for m in autoencoder.modules() if isinstance(m, torch.nn.Conv3d) and m.weight.shape[2] == 3
+    ]
+    assert kernels
+    # 9 frames = 3 latent frames: with 2, the decoder's temporal upsampler only ever meets its causal padding
+    for frames, earlier_slices_learn in ((1, False), (9, True)):
+        autoencoder.zero_grad()
+        trainer([torch.rand(2, 3, frames, 32, 32) * 2 - 1], torch.Generator().manual_seed(0))[
+            "loss"
+        ].backward()
+        # (a kernel that only runs on frames after the first gets no gradient at all from an image)
+        grads = [0.0 if k.grad is None else float(k.grad[:, :, :-1].abs().sum()) for k in kernels]
+        assert all(g > 0 for g in grads) if earlier_slices_learn else all(g == 0 for g in grads)
+
 
 def test_activation_checkpointing_keeps_losses_and_checkpoints_rotate(tmp_path):
     from tuna.train.loop import train

@@ -79,6 +79,9 @@ class TrainConfig:
     sample_every: int = 0  # 0: no samples
     vae_kl_weight: float = 1e-6  # stage 0: reconstruction L1 + this · KL
     vae_stats_samples: int = 64  # stage 0: images whose latents set latents_mean / latents_std
+    # stage 0: "all" trains encoder and decoder; "decoder" fine-tunes the decoder of a trained model's VAE
+    # (encoder, latents and their statistics unchanged, so the rest of the model stays valid)
+    vae_train: str = "all"
 
 
 def with_overrides(cfg: Any, overrides: list[str]) -> Any:

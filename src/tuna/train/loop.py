@@ -53,6 +53,8 @@ def micro_ids(cfg: TrainConfig, dist_info: Dist) -> list[int]:
 def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]:
     """Run (or continue) training; returns the metrics rows of the steps run by this call."""
     out = Path(out)
+    if cfg.vae_train != "all" and cfg.stage != 0:
+        raise ValueError(f"vae_train={cfg.vae_train!r} applies to stage 0 only (this is stage {cfg.stage})")
     d = init_distributed()
     torch.manual_seed(cfg.seed)
     mine = micro_ids(cfg, d)
@@ -64,7 +66,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
     model = build_model(cfg)
     apply_freezing(model, cfg.stage)
     objective = (
-        VAEObjective(model, cfg.vae_kl_weight) if cfg.stage == 0 else TunaObjective(model, cfg.data.pack_len)
+        VAEObjective(model, cfg.vae_kl_weight, cfg.vae_train)
+        if cfg.stage == 0
+        else TunaObjective(model, cfg.data.pack_len)
     )
     trained = objective.module(model).to(d.device)
     model.to(d.device)
@@ -135,7 +139,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
         logger.close()
 
     stats_images = []
-    if cfg.stage == 0:  # latent statistics over fresh images (later records than training reached)
+    # Latent statistics over fresh images (later records than training reached). A decoder fine-tune
+    # keeps the encoder, hence the statistics every later stage was trained with.
+    if cfg.stage == 0 and cfg.vae_train == "all":
         stats = build_stream(
             cfg.data.mixture, cfg.data, encode, model.cfg.tokens, model.cfg.vae, cfg.seed + 1
         )

@@ -6,6 +6,7 @@ many tokens it holds; the trained module's forward returns named loss terms with
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 
 import torch
@@ -34,11 +35,12 @@ class VAETrainer(nn.Module):
     """Stage 0: the Wan autoencoder trained directly (WanVAE itself only encodes under no_grad).
 
     loss = L1(reconstruction, pixels) + kl_weight · KL(posterior ‖ N(0, 1)), both per element.
+    `decoder_only` encodes without a graph: only the decoder learns (its KL term is then a constant).
     """
 
-    def __init__(self, autoencoder: nn.Module, kl_weight: float):
+    def __init__(self, autoencoder: nn.Module, kl_weight: float, decoder_only: bool = False):
         super().__init__()
-        self.autoencoder, self.kl_weight = autoencoder, kl_weight
+        self.autoencoder, self.kl_weight, self.decoder_only = autoencoder, kl_weight, decoder_only
 
     def forward(
         self, groups: list[torch.Tensor], generator: torch.Generator | None = None
@@ -46,7 +48,8 @@ class VAETrainer(nn.Module):
         recon_sum = kl_sum = 0.0
         count = sum(g.shape[0] for g in groups)
         for pixels in groups:  # (B, 3, F, H, W) of one shape
-            posterior = self.autoencoder.encode(pixels).latent_dist
+            with torch.no_grad() if self.decoder_only else contextlib.nullcontext():
+                posterior = self.autoencoder.encode(pixels).latent_dist
             z = posterior.sample(generator)
             recon = self.autoencoder.decode(z).sample
             n = pixels.shape[0]
@@ -58,14 +61,29 @@ class VAETrainer(nn.Module):
         return {"loss": recon + self.kl_weight * kl, "recon": recon, "kl": kl}
 
 
+VAE_PARTS = ("all", "decoder")
+ENCODER_SIDE = ("encoder.", "quant_conv.")  # what fixes the latents; the rest of the autoencoder decodes
+
+
 class VAEObjective:
-    def __init__(self, model, kl_weight: float):
-        self.cfg, self.kl_weight = model.cfg.vae, kl_weight
+    def __init__(self, model, kl_weight: float, parts: str = "all"):
+        if parts not in VAE_PARTS:
+            raise ValueError(f"vae_train must be one of {VAE_PARTS}, got {parts!r}")
+        if parts == "decoder" and model.cfg.vae.latents_mean is None:
+            raise ValueError(
+                "vae_train=decoder fine-tunes a trained VAE's decoder: `init` must be a checkpoint whose "
+                "VAE has latent statistics (a stage-0 result), not a fresh model"
+            )
+        self.cfg, self.kl_weight, self.parts = model.cfg.vae, kl_weight, parts
         self.terms = ("loss", "recon", "kl")
 
     def module(self, model: nn.Module) -> nn.Module:
-        model.vae.autoencoder.requires_grad_(True)  # apply_freezing(model, 0) did this too; be explicit
-        return VAETrainer(model.vae.autoencoder, self.kl_weight)
+        autoencoder = model.vae.autoencoder
+        autoencoder.requires_grad_(True)  # apply_freezing(model, 0) did this too; be explicit
+        if self.parts == "decoder":
+            for name, param in autoencoder.named_parameters():
+                param.requires_grad_(not name.startswith(ENCODER_SIDE))
+        return VAETrainer(autoencoder, self.kl_weight, decoder_only=self.parts == "decoder")
 
     def batch(self, samples, device: torch.device) -> tuple[list[torch.Tensor], int]:
         """Every visual of the samples, grouped by shape; tokens = latent positions."""
