@@ -68,8 +68,14 @@ def parallelize(model: nn.Module, dist_info: Dist, activation_checkpointing: boo
     if dist_info.world == 1:
         return model
     mesh = torch.distributed.device_mesh.init_device_mesh(dist_info.device.type, (dist_info.world,))
+    # The encoder runs once per visual shape in a micro-batch (an image group, a video group, …), so two
+    # ranks can call it a different number of times; per-block FSDP units there would issue mismatched
+    # all-gathers. Its blocks stay in the root unit, gathered once per forward; only the decoder and flow
+    # head (called once per micro-batch) are sharded block by block.
+    encoder_layers = getattr(getattr(model, "encoder", None), "layers", None)
     for module_list, i in blocks:
-        fully_shard(module_list[i], mesh=mesh)
+        if module_list is not encoder_layers:
+            fully_shard(module_list[i], mesh=mesh)
     # A frozen VAE is used only under no_grad through `encode`, never through a forward FSDP could hook:
     # keep it replicated (it is small next to the decoder and flow head).
     vae = getattr(model, "vae", None)
