@@ -44,11 +44,8 @@ class ShapesSource:
             s = world.sample("t2i", index)
             prompt = "" if fmt.drop_prompt(f"shapes-t2i:{index}") else s.prompt
             return prompts.text_to_visual(encode, prompt, Visual(pixels=fmt.pixels(s.image), noisy=True))
-        if self.kind == "caption":
-            s = world.sample("caption", index)
-            return prompts.captioning(encode, Visual(pixels=fmt.pixels(s.image)), s.caption)
-        if self.kind == "und":
-            task, task_index = und_task(index)
+        if self.kind in ("caption", "und"):
+            task, task_index = und_task(index) if self.kind == "und" else ("caption", index)
             s = world.sample(task, task_index)
             if task == "caption":
                 return prompts.captioning(encode, Visual(pixels=fmt.pixels(s.image)), s.caption)
