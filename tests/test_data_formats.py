@@ -196,6 +196,34 @@ def test_condition_dropout_is_reproducible_and_matches_guidance_rows():
     assert Formatter(lambda s: [], 64, 16, 5).drop_prompt("x") is False
 
 
+def test_condition_dropout_draws_anew_each_epoch_of_a_finite_source(tmp_path, byte_tokenizer):
+    # A finite jsonl is read many times in a long run: if the draw hashed only the record, the same
+    # records would lose their prompt in every epoch and the rest would never train unconditionally.
+    from tuna.data.mixture import DataStream, Entry
+
+    image = _image(tmp_path / "a.png")
+    n = 40
+    source = JsonlSource(
+        _jsonl(tmp_path / "t2i.jsonl", [{"image": image, "caption": f"shape {i}"} for i in range(n)]), "t2i"
+    )
+    fmt = dataclasses.replace(_fmt(byte_tokenizer), cond_dropout=0.5)
+    stream = DataStream([Entry(source, 1.0, name="t2i")], fmt, seed=0, global_batch=1)
+
+    def dropped_in_epoch(epoch):
+        dropped = set()
+        for cursor in range(epoch * n, (epoch + 1) * n):
+            index, _ = stream._record_index(0, cursor)
+            ids = [i for seg in stream.load(0, cursor)[0] if isinstance(seg, Text) for i in seg.ids]
+            if f"shape {index}" not in byte_tokenizer.decode(ids):
+                dropped.add(index)
+        return frozenset(dropped)
+
+    epochs = [dropped_in_epoch(e) for e in range(3)]
+    assert epochs[0] == dropped_in_epoch(0)  # the same record in the same epoch: the same fate
+    assert all(0.25 < len(d) / n < 0.75 for d in epochs)
+    assert len(set(epochs)) == 3  # a fresh draw each epoch, not the same records forever
+
+
 def test_shapes_und_cycles_image_questions_captions_and_video_questions(byte_tokenizer):
     from tuna.data.shapes_source import UND_CYCLE, ShapesSource, und_task
 

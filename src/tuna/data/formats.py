@@ -53,11 +53,16 @@ class Formatter:
     # samples loses its prompt (T2I/T2V); editing samples lose the instruction, the source, or both
     # (each a third of it), matching the rows `TunaPipeline.edit` guides with.
     cond_dropout: float = 0.0
+    # Which pass over a finite source this record is read in: the dropout draw hashes it with the
+    # record, so each epoch drops a different share of the records instead of the same ones forever.
+    epoch: int = 0
 
     def _draw(self, key: str) -> float:
-        # Hash of the sample's identity, not a running RNG: the same sample always gets the same fate,
-        # so resumed and multi-process runs see identical data.
-        return float(np.random.default_rng(zlib.crc32(key.encode())).random())
+        # Hash of the sample's identity and epoch, not a running RNG: the same sample in the same epoch
+        # always gets the same fate, so resumed and multi-process runs see identical data.
+        # Epoch 0 keeps the plain record hash, so runs that never wrap a source draw as they always did.
+        identity = zlib.crc32(key.encode())
+        return float(np.random.default_rng(identity if self.epoch == 0 else [identity, self.epoch]).random())
 
     def drop_prompt(self, key: str) -> bool:
         return self._draw(key) < self.cond_dropout

@@ -14,7 +14,7 @@ same source (in that epoch's order); the run stops once the share of bad records
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -113,16 +113,17 @@ class DataStream:
             self.state.cursors[e] += 1
         return plan
 
-    def _record_index(self, entry: int, cursor: int) -> int:
+    def _record_index(self, entry: int, cursor: int) -> tuple[int, int]:
+        """(record index, epoch) of the entry's `cursor`-th read."""
         n = len(self.entries[entry].source)
         if n >= 2**62:  # endless sources are indexed directly
-            return cursor
+            return cursor, 0
         epoch, pos = divmod(cursor, n)
         key = (entry, epoch)
         if key not in self._perms:
             self._perms = {k: v for k, v in self._perms.items() if k[0] != entry}  # keep one epoch per source
             self._perms[key] = np.random.default_rng([self.seed, entry, epoch]).permutation(n)
-        return int(self._perms[key][pos])
+        return int(self._perms[key][pos]), epoch
 
     # ------------------------------------------------------------------ loading
 
@@ -130,9 +131,9 @@ class DataStream:
         """The sample at (entry, cursor): (segments, records read, bad records skipped)."""
         src = self.entries[entry].source
         for attempt in range(MAX_RETRIES):
-            index = self._record_index(entry, cursor + attempt)
+            index, epoch = self._record_index(entry, cursor + attempt)
             try:
-                segments = src.get(index, self.fmt)
+                segments = src.get(index, replace(self.fmt, epoch=epoch))
                 self._check_length(segments, entry, index)
                 return segments, attempt + 1, attempt
             except BadRecord as err:
