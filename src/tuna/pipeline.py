@@ -196,7 +196,7 @@ class TunaPipeline:
         media.check_size(height, width, self.stride)
         return height, width
 
-    def _prompt(self, text: str) -> list[Segment]:
+    def prompt_segments(self, text: str) -> list[Segment]:
         if not isinstance(text, str):
             raise ValueError(f"a prompt must be a string, got {type(text).__name__}")
         segments = self.conversation([("user", [text])])
@@ -234,8 +234,8 @@ class TunaPipeline:
             raise ValueError("generate needs at least one prompt")
         height, width = self._size(height, width)
         grid = self.model.vae.latent_shape(frames, height, width)
-        conds = [self._prompt(p) for p in texts]
-        negatives = [self._prompt(negative_prompt)] * len(texts)
+        conds = [self.prompt_segments(p) for p in texts]
+        negatives = [self.prompt_segments(negative_prompt)] * len(texts)
         seeds = [seed + i for i in range(len(texts))] if seeds is None else list(seeds)
         if len(seeds) != len(texts):
             raise ValueError(f"got {len(texts)} prompts but {len(seeds)} seeds")

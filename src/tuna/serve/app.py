@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from tuna.serve import chat, images
+from tuna.serve import chat, images, videos
 from tuna.serve.config import ServeConfig
 from tuna.serve.errors import install_handlers
 from tuna.serve.middleware import APIKeyMiddleware, BodyLimitMiddleware
@@ -57,7 +57,8 @@ def create_app(pipe, config: ServeConfig | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         worker = Worker(pipe, config.queue_size, config.max_batch_images)
         with tempfile.TemporaryDirectory(prefix="tuna-serve-") as scratch:
-            app.state.tuna = ServerState(config, worker, Path(scratch), int(time.time()))
+            store = videos.VideoStore(config.max_stored_videos)
+            app.state.tuna = ServerState(config, worker, Path(scratch), int(time.time()), store)
             worker.start()
             try:
                 yield
@@ -66,12 +67,12 @@ def create_app(pipe, config: ServeConfig | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Tuna",
-        description="OpenAI-compatible chat and image endpoints for a Tuna model (see docs/serving.md)",
+        description="OpenAI-compatible chat, image and video endpoints for a Tuna model (see docs/serving.md)",
         version="1",
         lifespan=lifespan,
     )
     install_handlers(app)
-    for router in (chat.router, images.router, misc):
+    for router in (chat.router, images.router, videos.router, misc):
         app.include_router(router, responses=ERRORS)
     # Starlette runs the last-added middleware first: authentication, then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)

@@ -26,6 +26,9 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         max_image_side=args.max_image_side,
         default_max_tokens=min(256, args.max_tokens),
         max_tokens_limit=args.max_tokens,
+        max_video_frames=args.max_video_frames,
+        video_timeout_s=args.video_timeout,
+        max_stored_videos=args.max_stored_videos,
     )
 
 
@@ -48,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    serve = sub.add_parser("serve", help="OpenAI-compatible HTTP server (chat, images, edits)")
+    serve = sub.add_parser("serve", help="OpenAI-compatible HTTP server (chat, images, edits, videos)")
     serve.add_argument("--model", required=True, help="a Tuna checkpoint directory")
     serve.add_argument("--model-name", help="the id clients send as 'model' (default: the directory name)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: localhost only)")
@@ -71,6 +74,13 @@ def register(sub) -> None:
     serve.add_argument("--max-batch", type=int, default=defaults.max_batch_images, help="images per forward")
     serve.add_argument(
         "--timeout", type=float, default=defaults.request_timeout_s, help="seconds per request"
+    )
+    serve.add_argument("--max-video-frames", type=int, default=defaults.max_video_frames)
+    serve.add_argument(
+        "--video-timeout", type=float, default=defaults.video_timeout_s, help="seconds a video job may wait"
+    )
+    serve.add_argument(
+        "--max-stored-videos", type=int, default=defaults.max_stored_videos, help="finished videos kept"
     )
     serve.add_argument("--max-body-mb", type=float, default=defaults.max_body_bytes / 2**20)
     serve.add_argument("--max-image-pixels", type=int, default=defaults.max_image_pixels)

@@ -21,6 +21,9 @@ class ServeConfig:
     max_images_per_request: int = 10  # "n", as in OpenAI's API
     default_max_tokens: int = 256
     max_tokens_limit: int = 4096
+    max_video_frames: int = 129  # frames of a generated video (1 + 4k)
+    video_timeout_s: float = 3600.0  # a video job not started within this fails with code "timeout"
+    max_stored_videos: int = 100  # finished videos kept for download; the oldest go first
 
     def __post_init__(self) -> None:
         positive = (
@@ -36,6 +39,9 @@ class ServeConfig:
             "max_images_per_request",
             "default_max_tokens",
             "max_tokens_limit",
+            "max_video_frames",
+            "video_timeout_s",
+            "max_stored_videos",
         )
         for name in positive:
             if getattr(self, name) <= 0:

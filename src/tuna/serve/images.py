@@ -43,6 +43,11 @@ def check_common(state: ServerState, response_format: str | None, n: int, steps:
     limit = state.config.max_images_per_request
     if n > limit:
         raise APIError(400, f"n is {n}, over the server's limit of {limit} images per request", "n")
+    return resolve_steps(state, steps)
+
+
+def resolve_steps(state: ServerState, steps: int | None) -> int:
+    """The request's sampling steps, or the server's default; within the server's limit."""
     steps = state.config.default_steps if steps is None else steps
     if not 1 <= steps <= state.config.max_steps:
         raise APIError(400, f"steps must be between 1 and {state.config.max_steps}, got {steps}", "steps")

@@ -170,6 +170,68 @@ class ImagesResponse(BaseModel):
     size: str | None = None
 
 
+# ------------------------------------------------------------------ videos
+
+
+class VideoCreateRequest(Strict):
+    """POST /v1/videos, as JSON or as form fields (OpenAI's client sends multipart/form-data)."""
+
+    prompt: str = Field(min_length=1)
+    model: str | None = None
+    seconds: str | None = Field(
+        None,
+        pattern=r"^[0-9]{1,4}(\.[0-9]{1,3})?$",
+        description="clip length: the frame count nearest seconds × fps of the form 1 + 4k (default: the model's frames)",
+    )
+    size: Size | None = None
+    # extensions
+    frames: int | None = Field(None, ge=1, description="extension: frames (1 + 4k), instead of seconds")
+    fps: int = Field(8, ge=1, le=60, description="extension: frames per second of the MP4")
+    seed: Seed | None = Field(None, description="extension: random when omitted")
+    steps: int | None = Field(None, ge=1, description="extension: sampling steps (default: the server's)")
+    guidance: float | None = Field(None, ge=0, le=50, description="extension: classifier-free guidance")
+    negative_prompt: str = Field("", description="extension")
+    shift: float = Field(3.0, gt=0, le=100, description="extension: timestep shift")
+    sampler: Sampler = Field("euler", description="extension: ODE solver")
+
+
+class VideoError(BaseModel):
+    code: str
+    message: str
+
+
+class Video(BaseModel):
+    id: str
+    object: Literal["video"] = "video"
+    model: str
+    status: Literal["queued", "in_progress", "completed", "failed"]
+    progress: int = Field(description="0 until the video is done, then 100 (sampling cannot report steps)")
+    created_at: int
+    completed_at: int | None = None
+    expires_at: int | None = None
+    prompt: str
+    seconds: str
+    size: str
+    error: VideoError | None = None
+    remixed_from_video_id: str | None = None
+    frames: int = Field(description="extension")
+    fps: int = Field(description="extension")
+
+
+class VideoList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Video]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool = False
+
+
+class VideoDeleted(BaseModel):
+    id: str
+    object: Literal["video.deleted"] = "video.deleted"
+    deleted: bool = True
+
+
 # ------------------------------------------------------------------ misc
 
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
@@ -16,6 +16,9 @@ from tuna.serve.errors import APIError
 from tuna.serve.tasks import Job, JobCancelled, JobTimeout
 from tuna.serve.worker import QueueFull, Worker
 
+if TYPE_CHECKING:
+    from tuna.serve.videos import VideoStore
+
 
 @dataclass
 class ServerState:
@@ -23,6 +26,7 @@ class ServerState:
     worker: Worker
     scratch: Path  # temporary files (videos for PyAV), deleted with the server
     started: int  # unix time, for the model card
+    videos: VideoStore  # text-to-video jobs and their files
 
     @property
     def pipe(self):

@@ -215,3 +215,33 @@ class EditJob(Job):
                 image = image.resize(self.size, Image.Resampling.BICUBIC)
             outputs.append(image)
         return outputs
+
+
+# ------------------------------------------------------------------ videos
+
+
+@dataclass
+class VideoJob(Job):
+    prompt: str = ""
+    frames: int = 17
+    height: int = 0
+    width: int = 0
+    fps: int = 8
+    seed: int = 0
+    steps: int = 50
+    guidance: float = 7.5
+    shift: float = 3.0
+    sampler: str = "euler"
+    negative_prompt: str = ""
+    video_path: Path | None = None  # where the MP4 goes (kept after the job: it is the result)
+    thumbnail_path: Path | None = None  # the first frame, as lossless WebP
+
+    def run(self, pipe) -> Path:
+        from tuna.media import write_video
+
+        frames = pipe.generate_video(
+            self.prompt, self.frames, self.height, self.width, steps=self.steps, cfg_scale=self.guidance,
+            shift=self.shift, sampler=self.sampler, seed=self.seed, negative_prompt=self.negative_prompt,
+        )  # fmt: skip
+        frames[0].save(self.thumbnail_path, format="WEBP", lossless=True)
+        return write_video(frames, self.video_path, fps=self.fps)
