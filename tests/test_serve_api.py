@@ -193,7 +193,6 @@ def test_image_edit_multipart(pipe, client):
 sora_client = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 
 
-
 @sora_client
 def test_video_job_through_the_openai_client(pipe, server, client, tmp_path):
     prompt, args = "a red square moving right", dict(steps=2, cfg_scale=3.0, seed=11)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from train_helpers import read_metrics, run_train
@@ -19,4 +21,26 @@ def test_one_and_two_processes_agree(tmp_path):
         assert a["tokens"] == b["tokens"]  # the same samples
         for key in ("loss", "text", "flow", "grad_norm"):
             # Only the order of float sums differs (FSDP's reduce-scatter vs local accumulation).
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), (a["step"], key)
+
+
+def test_sharded_checkpoint_of_two_processes_resumes_on_one(tmp_path):
+    # Each of 2 processes writes its own shards (torch.distributed.checkpoint); 1 process must load them
+    # re-sharded and continue exactly where the pair would have gone.
+    out = tmp_path / "run"
+    args = [*ARGS, "--save-every", "2", "keep_last=2", "ema_decay=0.9", "checkpoint_format=sharded"]
+    run_train([*args, "--out", str(out)], nproc=2)
+    two = read_metrics(out)
+    saves = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert saves == ["step_00000002", "step_00000004"]
+    assert sorted(p.name for p in (out / "checkpoints" / saves[0]).glob("*.distcp")) == [
+        "__0_0.distcp",
+        "__1_0.distcp",
+    ]  # one shard file per process
+    shutil.rmtree(out / "checkpoints" / "step_00000004")  # as if the pair had died after step 2's save
+    run_train([*args, "--out", str(out), "--resume"])
+    one = read_metrics(out)
+    assert [r["step"] for r in one] == [1, 2, 3, 4]
+    for a, b in zip(two[2:], one[2:]):
+        for key in ("loss", "text", "flow", "grad_norm"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), (a["step"], key)

@@ -7,18 +7,22 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from train_helpers import TERMS, read_metrics, run_train, train_command, train_env
 
 STEPS = 12
 ARGS = ["tiny", "--steps", str(STEPS), "--save-every", "3", "keep_last=2", "ema_decay=0.9"]
 
 
-def test_kill_and_resume_reproduces_losses(tmp_path):
+@pytest.mark.parametrize("fmt", ["full", "sharded"])
+def test_kill_and_resume_reproduces_losses(tmp_path, fmt):
+    args = [*ARGS, f"checkpoint_format={fmt}"]
     run_train([*ARGS, "--out", str(tmp_path / "ref")])
     reference = read_metrics(tmp_path / "ref")
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(train_command([*ARGS, "--out", str(out)]), env=train_env(),
+    proc = subprocess.Popen(train_command([*args, "--out", str(out)]), env=train_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     metrics = out / "metrics.jsonl"
     deadline = time.time() + 240
@@ -31,10 +35,11 @@ def test_kill_and_resume_reproduces_losses(tmp_path):
     proc.wait()
     killed_at = len(read_metrics(out)) if metrics.is_file() else 0
     assert killed_at < STEPS
-    checkpoints = sorted(p.name for p in (out / "checkpoints").glob("step_*.pt"))
+    checkpoints = sorted(p.name for p in (out / "checkpoints").glob("step_*") if not p.name.endswith(".tmp"))
     assert checkpoints and len(checkpoints) <= 2  # keep_last
+    assert all(name.endswith(".pt") == (fmt == "full") for name in checkpoints)
 
-    run_train([*ARGS, "--out", str(out), "--resume"])
+    run_train([*args, "--out", str(out), "--resume"])
     resumed = read_metrics(out)
     assert [r["step"] for r in resumed] == list(range(1, STEPS + 1))
     for a, b in zip(reference, resumed):

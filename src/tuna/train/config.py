@@ -75,6 +75,10 @@ class TrainConfig:
     activation_checkpointing: bool = False
     save_every: int = 500
     keep_last: int = 3
+    # "full": one file written by the main process (gathers everything there: fine up to ~1B parameters);
+    # "sharded": a torch.distributed.checkpoint directory, each process writing its own shards (the big
+    # presets). Both resume on any number of processes.
+    checkpoint_format: str = "full"
     log_every: int = 1  # metrics.jsonl gets every step; the progress bar refreshes this often
     sample_every: int = 0  # 0: no samples
     vae_kl_weight: float = 1e-6  # stage 0: reconstruction L1 + this · KL

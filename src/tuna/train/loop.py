@@ -19,7 +19,7 @@ import torch
 
 from tuna.data.pipeline import build_stream
 from tuna.train.build import build_model
-from tuna.train.checkpoint import clean_partial, latest_checkpoint, load_checkpoint, save_checkpoint
+from tuna.train.checkpoint import FORMATS, clean_partial, latest_checkpoint, load_checkpoint, save_checkpoint
 from tuna.train.config import TrainConfig
 from tuna.train.export import export
 from tuna.train.freeze import apply_freezing
@@ -55,6 +55,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
     out = Path(out)
     if cfg.vae_train != "all" and cfg.stage != 0:
         raise ValueError(f"vae_train={cfg.vae_train!r} applies to stage 0 only (this is stage {cfg.stage})")
+    if cfg.checkpoint_format not in FORMATS:
+        raise ValueError(f"checkpoint_format must be one of {FORMATS}, got {cfg.checkpoint_format!r}")
     d = init_distributed()
     torch.manual_seed(cfg.seed)
     mine = micro_ids(cfg, d)
@@ -132,7 +134,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
             done = step + 1
             if done % cfg.save_every == 0 or done == cfg.steps:
                 save_checkpoint(out / "checkpoints", done, trained, optimizer, scheduler, ema,
-                                stream.state.to_dict(), d, cfg.keep_last)  # fmt: skip
+                                stream.state.to_dict(), d, cfg.keep_last, cfg.checkpoint_format == "sharded")  # fmt: skip
             if cfg.sample_every and done % cfg.sample_every == 0 and cfg.stage > 0:
                 write_samples(model, trained, out / "samples" / f"step_{done:08d}", d)
     finally:

@@ -55,6 +55,7 @@ def _stage1() -> TrainConfig:
         activation_checkpointing=True,
         save_every=1000,
         sample_every=5000,
+        checkpoint_format="sharded",  # each GPU writes its shards; rank 0 never holds the whole state
     )
 
 
