@@ -70,6 +70,13 @@ class WanVAE(nn.Module):
         vae.load_report = report
         return vae
 
+    @torch.no_grad()
+    def reset_latent_stats(self) -> None:
+        """Refill the statistics buffers from the config (after `to_empty`, which leaves them garbage)."""
+        mean, std = _latent_stats(self.cfg)
+        self.latents_mean.copy_(mean.view(1, -1, 1, 1, 1))
+        self.latents_std.copy_(std.view(1, -1, 1, 1, 1))
+
     def train(self, mode: bool = True) -> WanVAE:
         # Frozen: always eval, so a parent's `.train()` cannot switch on dropout here.
         return super().train(False)

@@ -1,11 +1,24 @@
-"""The model and tokenizer a run starts from: a Tuna checkpoint, public components, or a fresh preset."""
+"""The model and tokenizer a run starts from: a Tuna checkpoint, public components, or a fresh preset.
+
+With several processes the model is built on the meta device everywhere and materialised after
+sharding: only rank 0 ever holds the whole model in host memory (N processes of a 7B model would
+otherwise need N × 28 GB), and it broadcasts each process its shards.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
 from tuna.config import get_preset
 from tuna.model.tuna import TunaModel
 from tuna.tokenizer import qwen25_tokenizer, small_tokenizer, token_config_from_tokenizer
 from tuna.train.config import TrainConfig
+from tuna.train.parallelize import Dist
 
 
 def build_model(cfg: TrainConfig) -> TunaModel:
@@ -33,6 +46,28 @@ def build_model(cfg: TrainConfig) -> TunaModel:
             f"vocabulary of {model.cfg.decoder.vocab_size}"
         )
     return model
+
+
+def build_model_on_meta(cfg: TrainConfig, dist_info: Dist) -> tuple[TunaModel, dict[str, Any]]:
+    """Every process: the model's structure on the meta device (with its tokenizer). Rank 0 also builds
+    it for real, exactly as `build_model` would, and returns its full state dict; others get {}."""
+    real = build_model(cfg) if dist_info.is_main else None
+    spec = [real.cfg, real.tokenizer] if real is not None else [None, None]
+    dist.broadcast_object_list(spec, src=0)
+    with torch.device("meta"):
+        model = TunaModel(spec[0])
+    model.tokenizer = spec[1]
+    return model, ({} if real is None else real.state_dict())
+
+
+def materialize(
+    model: TunaModel, trained: nn.Module, full_state: dict[str, Any], device: torch.device
+) -> None:
+    """Allocate the (sharded) meta parameters of `trained` on `device` and fill them from rank 0's state."""
+    trained.to_empty(device=device)
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(trained, full_state, options=options)
+    model.vae.reset_latent_stats()  # non-persistent: not in any state dict
 
 
 def build_tokenizer(name: str, model: TunaModel):

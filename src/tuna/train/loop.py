@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from tuna.data.pipeline import build_stream
-from tuna.train.build import build_model
+from tuna.train.build import build_model, build_model_on_meta, materialize
 from tuna.train.checkpoint import FORMATS, clean_partial, latest_checkpoint, load_checkpoint, save_checkpoint
 from tuna.train.config import TrainConfig
 from tuna.train.export import export
@@ -65,16 +65,23 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
         (out / "train_config.json").write_text(_to_json(cfg))
         clean_partial(out / "checkpoints")
 
-    model = build_model(cfg)
+    # Stage 0 trains only the VAE, and exports the rest of the model as it was: it keeps a real model.
+    on_meta = d.world > 1 and cfg.stage > 0
+    model, full_state = build_model_on_meta(cfg, d) if on_meta else (build_model(cfg), None)
     apply_freezing(model, cfg.stage)
     objective = (
         VAEObjective(model, cfg.vae_kl_weight, cfg.vae_train)
         if cfg.stage == 0
         else TunaObjective(model, cfg.data.pack_len)
     )
-    trained = objective.module(model).to(d.device)
-    model.to(d.device)
+    trained = objective.module(model)
+    if not on_meta:
+        trained.to(d.device)
+        model.to(d.device)
     parallelize(trained, d, cfg.activation_checkpointing)
+    if on_meta:
+        materialize(model, trained, full_state, d.device)
+        del full_state
     optimizer = build_optimizer(trained, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.steps, cfg.optim)
     ema = EMA(trained, cfg.ema_decay) if cfg.ema_decay > 0 else None
