@@ -114,8 +114,9 @@ class _FakePipeline:
             self.calls.append((messages[0]["content"][0]["type"], video_frames))
         return ["yes"] * len(conversations)
 
-    def edit(self, image, instruction, seed=0):
-        return image
+    def edit(self, images, instructions, seeds=None):
+        assert len(images) == len(instructions) == len(seeds)
+        return list(images)
 
     def generate_video(self, prompt, frames=None, height=None, width=None, seed=0):
         return self.generate([prompt] * frames, height, width, seed)

@@ -124,6 +124,24 @@ def test_edit_and_video(pipe, tmp_path):
     assert isinstance(answer, str)
 
 
+def test_batched_edits_equal_edits_alone(pipe):
+    red, blue = picture(size=(64, 64)), picture(size=(64, 64), color=(20, 40, 220))
+    batch = pipe.edit([red, blue, red], ["make it blue", "turn it into a small green circle", "x"], steps=2,
+                      seeds=[3, 4, 5])  # fmt: skip
+    alone = [pipe.edit(red, "make it blue", steps=2, seed=3),
+             pipe.edit(blue, "turn it into a small green circle", steps=2, seed=4),
+             pipe.edit(red, "x", steps=2, seed=5)]  # fmt: skip
+    for a, b in zip(batch, alone):
+        assert np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max() <= 1
+    assert not np.array_equal(np.asarray(batch[0]), np.asarray(batch[2]))  # rows are not copies
+    one_image = pipe.edit(red, ["make it blue", "x"], steps=2, seed=3)  # one image, two instructions
+    assert np.abs(np.asarray(one_image[0], dtype=int) - np.asarray(alone[0], dtype=int)).max() <= 1
+    with pytest.raises(ValueError, match="one size"):
+        pipe.edit([red, picture(size=(96, 48))], ["a", "b"], steps=1)
+    with pytest.raises(ValueError, match="2 images for 3 instructions"):
+        pipe.edit([red, blue], ["a", "b", "c"], steps=1)
+
+
 def test_unreadable_inputs(pipe, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")

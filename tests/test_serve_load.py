@@ -143,6 +143,39 @@ def test_compatible_generations_share_one_batched_call(pipe):
             assert np.abs(pixels(response, index) - alone).max() <= 1
 
 
+def edit(url: str, image: Image.Image, **fields) -> httpx.Response:
+    data = io.BytesIO()
+    image.save(data, "PNG")
+    form = {"prompt": "make it blue", "steps": "2", **{k: str(v) for k, v in fields.items()}}
+    return httpx.post(f"{url}/v1/images/edits", files={"image": ("in.png", data.getvalue(), "image/png")},
+                      data=form, timeout=60)  # fmt: skip
+
+
+def test_compatible_edits_share_one_batched_call(pipe):
+    square, wide = Image.new("RGB", (64, 64), (200, 30, 30)), Image.new("RGB", (96, 48), (30, 30, 200))
+    with BackgroundServer(create_app(pipe, ServeConfig(**BASE))) as server:
+        worker = server.app.state.tuna.worker
+        gate = close_gate(server)
+        with ThreadPoolExecutor(3) as pool:
+            first = pool.submit(edit, server.url, square, seed=5)
+            wait_queued(server, 1)
+            other_size = pool.submit(edit, server.url, wide, seed=5)
+            wait_queued(server, 2)
+            second = pool.submit(edit, server.url, square, seed=9, n=2, prompt="a green circle")
+            wait_queued(server, 3)
+            before = worker.batches_run
+            gate.opened.set()
+            responses = [f.result(timeout=60) for f in (first, other_size, second)]
+        assert [r.status_code for r in responses] == [200, 200, 200], [r.text for r in responses]
+        assert (
+            worker.batches_run - before == 2 and worker.largest_batch == 3
+        )  # 1 + 2 edits, then the wide one
+        for response, index, prompt, seed in ((responses[0], 0, "make it blue", 5),
+                                              (responses[2], 1, "a green circle", 10)):  # fmt: skip
+            alone = np.asarray(pipe.edit(square, prompt, steps=2, seed=seed)).astype(int)
+            assert np.abs(pixels(response, index) - alone).max() <= 1
+
+
 def test_a_full_queue_answers_503_with_retry_after(pipe):
     with BackgroundServer(create_app(pipe, ServeConfig(**BASE, queue_size=2))) as server:
         gate = close_gate(server)

@@ -263,8 +263,8 @@ class TunaPipeline:
     @torch.no_grad()
     def edit(
         self,
-        image: Image.Image | str | Path,
-        instruction: str,
+        image: Image.Image | str | Path | Sequence[Image.Image | str | Path],
+        instruction: str | Sequence[str],
         steps: int = 50,
         text_cfg: float = 5.0,
         image_cfg: float = 1.5,
@@ -272,17 +272,49 @@ class TunaPipeline:
         shift: float = 3.0,
         sampler: str = "euler",
         progress: bool = False,
-    ) -> Image.Image:
-        """Edit an image by an instruction; the output has the (size-policy) size of the input."""
-        source = self.image_visual(image)
-        _, _, height, width = source.pixels.shape
+        seeds: Sequence[int] | None = None,
+    ) -> Image.Image | list[Image.Image]:
+        """Edit an image by an instruction; the output has the (size-policy) size of the input.
+
+        Lists of images and instructions (pairs, or one image with several instructions) edit in one
+        batched call: edit i uses seeds[i], or seed + i. The images must resize to one size.
+        """
+        single = not isinstance(image, (list, tuple)) and isinstance(instruction, str)
+        images = list(image) if isinstance(image, (list, tuple)) else [image]
+        instructions = [instruction] if isinstance(instruction, str) else list(instruction)
+        if len(images) == 1 and len(instructions) > 1:
+            images = images * len(instructions)
+        if len(images) != len(instructions) or not images:
+            raise ValueError(f"got {len(images)} images for {len(instructions)} instructions")
+        sources = [self.image_visual(i) for i in images]
+        sizes = {tuple(s.pixels.shape[-2:]) for s in sources}
+        if len(sizes) > 1:
+            raise ValueError(f"a batch of edits needs images of one size after resizing, got {sorted(sizes)}")
+        seeds = [seed + i for i in range(len(images))] if seeds is None else list(seeds)
+        if len(seeds) != len(images):
+            raise ValueError(f"got {len(images)} edits but {len(seeds)} seeds")
+        height, width = sizes.pop()
         grid = self.model.vae.latent_shape(1, height, width)
 
         def conv(*parts):
             return self.conversation([("user", list(parts))])
 
-        rows = (conv(source, instruction), conv(source, ""), conv(""))
+        full = [conv(src, text) for src, text in zip(sources, instructions)]
+        image_only = [conv(src, "") for src in sources]
+        empty = [conv("") for _ in sources]
         latents = sample_edit(
-            self.model, *rows, grid, steps, text_cfg, image_cfg, shift, seed, sampler, progress
+            self.model,
+            full,
+            image_only,
+            empty,
+            grid,
+            steps,
+            text_cfg,
+            image_cfg,
+            shift,
+            seeds,
+            sampler,
+            progress,
         )
-        return self._decode(latents)[0][0]
+        edited = [video[0] for video in self._decode(latents)]
+        return edited[0] if single else edited

@@ -50,7 +50,10 @@ class PipelineTasks:
             for k, v in self.sampling.items()
             if k in ("steps", "text_cfg", "image_cfg", "shift", "sampler")
         }
-        return [self.pipeline.edit(image, instruction, seed=seed, **kw) for image, instruction in items]
+        if not items:
+            return []
+        images, instructions = zip(*items)  # one batched call; every edit from the same seed, as before
+        return self.pipeline.edit(list(images), list(instructions), seeds=[seed] * len(items), **kw)
 
     def generate_video(
         self, prompts: list[str], frames: int, height: int, width: int, seed: int

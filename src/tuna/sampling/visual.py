@@ -164,28 +164,35 @@ def sample_latents(
 @torch.no_grad()
 def sample_edit(
     model,
-    full: Sequence[Segment],
-    image_only: Sequence[Segment],
-    empty: Sequence[Segment],
+    full: Sequence[Sequence[Segment]],
+    image_only: Sequence[Sequence[Segment]],
+    empty: Sequence[Sequence[Segment]],
     grid: tuple[int, int, int],
     steps: int = 50,
     text_cfg: float = 5.0,
     image_cfg: float = 1.5,
     shift: float = 3.0,
-    seed: int = 0,
+    seeds: Sequence[int] = (0,),
     solver: str = "euler",
     progress: bool = False,
 ) -> torch.Tensor:
-    """Editing with separate text and image guidance (InstructPix2Pix's decomposition):
+    """Editing latents (n, C, f, h, w) with separate text and image guidance (InstructPix2Pix's
+    decomposition), n edits at once (row i of each list is edit i, noise from seeds[i]):
 
     v = v(∅) + s_img·(v(image) − v(∅)) + s_txt·(v(image, text) − v(image)).
     With both scales 1 this is the fully conditional velocity.
     """
+    n = len(seeds)
+    if not len(full) == len(image_only) == len(empty) == n:
+        raise ValueError(
+            f"editing needs one row per seed: {len(full)}, {len(image_only)} and {len(empty)} rows for {n} seeds"
+        )
     if text_cfg == 1.0 and image_cfg == 1.0:
-        return solve(model, [full], lambda v: v, grid, [seed], steps, shift, solver, progress)
+        return solve(model, list(full), lambda v: v, grid, seeds, steps, shift, solver, progress)
 
     def combine(v: torch.Tensor) -> torch.Tensor:
-        v_full, v_image, v_empty = v[0:1], v[1:2], v[2:3]
+        v_full, v_image, v_empty = v[:n], v[n : 2 * n], v[2 * n :]
         return v_empty + image_cfg * (v_image - v_empty) + text_cfg * (v_full - v_image)
 
-    return solve(model, [full, image_only, empty], combine, grid, [seed], steps, shift, solver, progress)
+    rows = [*full, *image_only, *empty]
+    return solve(model, rows, combine, grid, seeds, steps, shift, solver, progress)

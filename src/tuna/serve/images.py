@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
+from tuna.media import fit_size
 from tuna.serve import decode
 from tuna.serve.errors import APIError
 from tuna.serve.schemas import (
@@ -159,5 +160,6 @@ async def edits(
         shift=shift,
         sampler=sampler,
         size=out_size,
+        work_size=fit_size(*source.size, target=state.pipe.cfg.image_size, multiple=state.pipe.stride),
     )
     return await respond(await state.run(job), output_format)

@@ -44,8 +44,13 @@ class Job:
             raise JobTimeout
 
     def batch_key(self) -> tuple | None:
-        """Jobs with equal non-None keys may run in one batched call."""
+        """Jobs with equal non-None keys may run in one batched call (`run_batch`)."""
         return None
+
+    @classmethod
+    def run_batch(cls, pipe, jobs: Sequence[Job]) -> list[Any]:
+        """One result per job, from one batched call; only used for jobs with a batch key."""
+        raise NotImplementedError(f"{cls.__name__} has no batched form")
 
 
 # ------------------------------------------------------------------ chat
@@ -164,6 +169,10 @@ class GenerateJob(Job):
             self.negative_prompt,
         )
 
+    @classmethod
+    def run_batch(cls, pipe, jobs: Sequence[GenerateJob]) -> list[list[Image.Image]]:
+        return run_generate_batch(pipe, jobs)
+
 
 @torch.no_grad()
 def generate_images(pipe, texts: Sequence[str], seeds: Sequence[int], job: GenerateJob) -> list[Image.Image]:
@@ -196,25 +205,29 @@ class EditJob(Job):
     shift: float = 3.0
     sampler: str = "euler"
     size: tuple[int, int] | None = None  # (width, height) to resize the output to
+    work_size: tuple[int, int] = (0, 0)  # (width, height) the source is edited at: batches need one
 
-    def run(self, pipe) -> list[Image.Image]:
-        outputs = []
-        for i in range(self.images):
-            self.check()
-            image = pipe.edit(
-                self.image,
-                self.prompt,
-                steps=self.steps,
-                text_cfg=self.text_guidance,
-                image_cfg=self.image_guidance,
-                seed=self.seed + i,
-                shift=self.shift,
-                sampler=self.sampler,
-            )
-            if self.size and image.size != self.size:
-                image = image.resize(self.size, Image.Resampling.BICUBIC)
-            outputs.append(image)
-        return outputs
+    def batch_key(self) -> tuple:
+        return ("edit", self.work_size, self.steps, self.text_guidance, self.image_guidance, self.shift,
+                self.sampler)  # fmt: skip
+
+    @classmethod
+    def run_batch(cls, pipe, jobs: Sequence[EditJob]) -> list[list[Image.Image]]:
+        """Every image of every job in one batched edit: image i of a job uses its seed + i."""
+        first = jobs[0]
+        edited = pipe.edit(
+            [job.image for job in jobs for _ in range(job.images)],
+            [job.prompt for job in jobs for _ in range(job.images)],
+            steps=first.steps, text_cfg=first.text_guidance, image_cfg=first.image_guidance,
+            shift=first.shift, sampler=first.sampler, seeds=[job.seed + i for job in jobs for i in range(job.images)],
+        )  # fmt: skip
+        out, start = [], 0
+        for job in jobs:
+            images = edited[start : start + job.images]
+            start += job.images
+            out.append([im.resize(job.size, Image.Resampling.BICUBIC) if job.size and im.size != job.size else im
+                        for im in images])  # fmt: skip
+        return out
 
 
 # ------------------------------------------------------------------ videos

@@ -1,8 +1,8 @@
 """A bounded job queue and the single thread that owns the model.
 
 One thread runs every forward pass: on a few CPU cores (or one GPU) parallel forwards only contend for
-the same compute, and one owner needs no locks around the model. Compatible image-generation jobs
-(equal size, steps, guidance, ...) waiting in the queue are merged into one batched call.
+the same compute, and one owner needs no locks around the model. Compatible image-generation or edit
+jobs (equal size, steps, guidance, ...) waiting in the queue are merged into one batched call.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from tuna.serve.tasks import GenerateJob, Job, JobCancelled, JobTimeout, run_generate_batch
+from tuna.serve.tasks import Job, JobCancelled, JobTimeout
 
 log = logging.getLogger("tuna.serve")
 
@@ -109,25 +109,26 @@ class Worker:
         return True
 
     def _run(self, jobs: Sequence[Job]) -> None:
-        if isinstance(jobs[0], GenerateJob):
-            self.batches_run += 1
-            self.largest_batch = max(self.largest_batch, sum(j.images for j in jobs))
-            try:
-                results = run_generate_batch(self.pipe, jobs)
-            except Exception as err:
-                if len(jobs) == 1:
-                    _settle(jobs[0], error=err)
-                    return
-                # one bad request must not fail the others it was batched with: run them one by one
-                log.warning("batched generation failed (%s); retrying its %d jobs one by one", err, len(jobs))
-                for job in jobs:
-                    self._run_one(job, lambda j=job: run_generate_batch(self.pipe, [j])[0])
-                return
-            for job, images in zip(jobs, results):
-                _settle(job, result=images)
+        if jobs[0].batch_key() is None:
+            for job in jobs:
+                self._run_one(job, lambda j=job: j.run(self.pipe))
             return
-        for job in jobs:
-            self._run_one(job, lambda j=job: j.run(self.pipe))
+        self.batches_run += 1
+        self.largest_batch = max(self.largest_batch, sum(j.images for j in jobs))
+        run_batch = type(jobs[0]).run_batch
+        try:
+            results = run_batch(self.pipe, jobs)
+        except Exception as err:
+            if len(jobs) == 1:
+                _settle(jobs[0], error=err)
+                return
+            # one bad request must not fail the others it was batched with: run them one by one
+            log.warning("a batched call failed (%s); retrying its %d jobs one by one", err, len(jobs))
+            for job in jobs:
+                self._run_one(job, lambda j=job: run_batch(self.pipe, [j])[0])
+            return
+        for job, result in zip(jobs, results):
+            _settle(job, result=result)
 
     @staticmethod
     def _run_one(job: Job, call) -> None:
