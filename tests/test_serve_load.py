@@ -176,6 +176,34 @@ def test_compatible_edits_share_one_batched_call(pipe):
             assert np.abs(pixels(response, index) - alone).max() <= 1
 
 
+def chat(url: str, text: str, **fields) -> httpx.Response:
+    body = {"model": "tiny", "messages": [{"role": "user", "content": text}], "max_tokens": 6, **fields}
+    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
+
+
+def test_greedy_chats_share_one_batched_call(pipe):
+    texts = ["hello", "what shape is red?", "a much longer question about circles and squares"]
+    with BackgroundServer(create_app(pipe, ServeConfig(**BASE))) as server:
+        worker = server.app.state.tuna.worker
+        gate = close_gate(server)
+        with ThreadPoolExecutor(4) as pool:
+            greedy = []
+            for i, text in enumerate(texts):
+                greedy.append(pool.submit(chat, server.url, text, stop=["zz"] if i == 1 else None))
+                wait_queued(server, i + 1)
+            sampled = pool.submit(chat, server.url, "hello", temperature=0.8, seed=1)  # decodes alone
+            wait_queued(server, 4)
+            before = worker.batches_run
+            gate.opened.set()
+            replies = [f.result(timeout=60) for f in greedy]
+            assert sampled.result(timeout=60).status_code == 200
+        assert [r.status_code for r in replies] == [200] * 3
+        assert worker.batches_run - before == 1 and worker.largest_batch == 3
+        for reply, text in zip(replies, texts):
+            alone = pipe.chat([{"role": "user", "content": text}], max_new_tokens=6)
+            assert reply.json()["choices"][0]["message"]["content"] == alone
+
+
 def test_a_full_queue_answers_503_with_retry_after(pipe):
     with BackgroundServer(create_app(pipe, ServeConfig(**BASE, queue_size=2))) as server:
         gate = close_gate(server)

@@ -104,9 +104,12 @@ class ChatJob(Job):
     stops: list[str] | None = None
     emit: Callable[[str], None] | None = None  # streaming: called with each text delta
 
-    def run(self, pipe) -> ChatResult:
-        frames = pipe.cfg.video_frames if self.video_frames is None else self.video_frames
-        segments = pipe.message_segments(self.messages, frames)  # raises ValueError on bad input
+    def frames(self, pipe) -> int:
+        return pipe.cfg.video_frames if self.video_frames is None else self.video_frames
+
+    def check_context(self, pipe) -> int:
+        """The prompt's token count; a ValueError when prompt + max_tokens exceed the model's context."""
+        segments = pipe.message_segments(self.messages, self.frames(pipe))  # raises ValueError on bad input
         prompt_tokens = int(build_batch([segments], pipe.cfg.tokens, pipe.cfg.vae).input_ids.shape[1])
         context = pipe.cfg.decoder.max_position_embeddings
         if prompt_tokens + self.max_tokens > context:
@@ -114,13 +117,42 @@ class ChatJob(Job):
                 f"the model's context is {context} tokens: the messages take {prompt_tokens}"
                 f" and max_tokens asks for {self.max_tokens} more"
             )
+        return prompt_tokens
+
+    def batch_key(self) -> tuple | None:
+        # Greedy answers without streaming do not depend on their neighbours: those batch together.
+        # Streaming and sampled answers decode alone (token-by-token callbacks, per-request RNG).
+        if self.emit is not None or self.temperature != 0.0:
+            return None
+        return ("chat", self.max_tokens, self.video_frames)
+
+    @classmethod
+    def run_batch(cls, pipe, jobs: Sequence[ChatJob]) -> list[ChatResult]:
+        first = jobs[0]
+        prompt_tokens = [job.check_context(pipe) for job in jobs]
+        answers = pipe.chat_batch([job.messages for job in jobs], first.max_tokens, first.frames(pipe))
+        results = []
+        for job, tokens, raw in zip(jobs, prompt_tokens, answers):
+            stop = StopFilter(job.stops)
+            text = stop.feed(raw) + stop.flush()  # nothing is held back once a stop was found
+            results.append(job.result(pipe, tokens, raw, text, stop.stopped))
+        return results
+
+    def result(self, pipe, prompt_tokens: int, raw: str, text: str, stopped: bool) -> ChatResult:
+        # the pipeline yields text, not ids: re-encoding is the token count (exact for the common case)
+        generated = len(pipe.encode(raw))
+        finish = "length" if not stopped and generated >= self.max_tokens else "stop"
+        return ChatResult(text, prompt_tokens, len(pipe.encode(text)), finish)
+
+    def run(self, pipe) -> ChatResult:
+        prompt_tokens = self.check_context(pipe)
         stream = pipe.chat_stream(
             self.messages,
             max_new_tokens=self.max_tokens,
             temperature=self.temperature,
             top_p=self.top_p,
             seed=self.seed,
-            video_frames=frames,
+            video_frames=self.frames(pipe),
         )
         stop, raw, text = StopFilter(self.stops), "", ""
         for piece in stream:
@@ -136,10 +168,7 @@ class ChatJob(Job):
         text += tail
         if tail and self.emit:
             self.emit(tail)
-        # the pipeline yields text, not ids: re-encoding is the token count (exact for the common case)
-        generated = len(pipe.encode(raw))
-        finish = "length" if not stop.stopped and generated >= self.max_tokens else "stop"
-        return ChatResult(text, prompt_tokens, len(pipe.encode(text)), finish)
+        return self.result(pipe, prompt_tokens, raw, text, stop.stopped)
 
 
 # ------------------------------------------------------------------ images
