@@ -141,7 +141,18 @@ OutputFormat = Literal["png", "jpeg", "webp"]
 Sampler = Literal["euler", "heun", "midpoint"]
 
 
-class ImageGenerationRequest(Strict):
+class SamplingOptions(Strict):
+    """Extension fields of every text-to-visual request."""
+
+    seed: Seed | None = Field(None, description="extension: random when omitted")
+    steps: int | None = Field(None, ge=1, description="extension: sampling steps (default: the server's)")
+    guidance: float | None = Field(None, ge=0, le=50, description="extension: classifier-free guidance")
+    negative_prompt: str = Field("", description="extension")
+    shift: float = Field(3.0, gt=0, le=100, description="extension: timestep shift")
+    sampler: Sampler = Field("euler", description="extension: ODE solver")
+
+
+class ImageGenerationRequest(SamplingOptions):
     prompt: str = Field(min_length=1)
     model: str | None = None
     n: int = Field(1, ge=1)
@@ -149,13 +160,7 @@ class ImageGenerationRequest(Strict):
     response_format: ResponseFormat | None = None
     output_format: OutputFormat = "png"
     user: str | None = None
-    # extensions
     seed: Seed | None = Field(None, description="extension: image i uses seed + i; random when omitted")
-    steps: int | None = Field(None, ge=1, description="extension: sampling steps (default: the server's)")
-    guidance: float | None = Field(None, ge=0, le=50, description="extension: classifier-free guidance")
-    negative_prompt: str = Field("", description="extension")
-    shift: float = Field(3.0, gt=0, le=100, description="extension: timestep shift")
-    sampler: Sampler = Field("euler", description="extension: ODE solver")
 
 
 class ImageData(BaseModel):
@@ -173,7 +178,7 @@ class ImagesResponse(BaseModel):
 # ------------------------------------------------------------------ videos
 
 
-class VideoCreateRequest(Strict):
+class VideoCreateRequest(SamplingOptions):
     """POST /v1/videos, as JSON or as form fields (OpenAI's client sends multipart/form-data)."""
 
     prompt: str = Field(min_length=1)
@@ -184,15 +189,8 @@ class VideoCreateRequest(Strict):
         description="clip length: the frame count nearest seconds × fps of the form 1 + 4k (default: the model's frames)",
     )
     size: Size | None = None
-    # extensions
     frames: int | None = Field(None, ge=1, description="extension: frames (1 + 4k), instead of seconds")
     fps: int = Field(8, ge=1, le=60, description="extension: frames per second of the MP4")
-    seed: Seed | None = Field(None, description="extension: random when omitted")
-    steps: int | None = Field(None, ge=1, description="extension: sampling steps (default: the server's)")
-    guidance: float | None = Field(None, ge=0, le=50, description="extension: classifier-free guidance")
-    negative_prompt: str = Field("", description="extension")
-    shift: float = Field(3.0, gt=0, le=100, description="extension: timestep shift")
-    sampler: Sampler = Field("euler", description="extension: ODE solver")
 
 
 class VideoError(BaseModel):

@@ -263,20 +263,16 @@ class EditJob(Job):
 
 
 @dataclass
-class VideoJob(Job):
-    prompt: str = ""
+class VideoJob(GenerateJob):
+    """Text-to-video: a generation job with a frame count, written to an MP4; it runs alone."""
+
     frames: int = 17
-    height: int = 0
-    width: int = 0
     fps: int = 8
-    seed: int = 0
-    steps: int = 50
-    guidance: float = 7.5
-    shift: float = 3.0
-    sampler: str = "euler"
-    negative_prompt: str = ""
     video_path: Path | None = None  # where the MP4 goes (kept after the job: it is the result)
     thumbnail_path: Path | None = None  # the first frame, as lossless WebP
+
+    def batch_key(self) -> None:
+        return None
 
     def run(self, pipe) -> Path:
         from tuna.media import write_video
