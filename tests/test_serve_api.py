@@ -1,4 +1,6 @@
-"""`tuna serve` through the real openai client against a live localhost server (tiny random model)."""
+"""`tuna serve` chat, images and edits through the real openai client against a live localhost server
+(tiny random model): answers equal the pipeline's, bad input gets a clear 4xx, the API key guards every route.
+Video jobs are in test_serve_videos.py."""
 
 import argparse
 import base64
@@ -10,42 +12,19 @@ import httpx
 import numpy as np
 import openai
 import pytest
-import torch
 from PIL import Image
 
-from tuna.config import get_preset
-from tuna.data.formats import open_video
+from serve_helpers import CONFIG, data_url, png_bytes, post, tiny_pipe
 from tuna.media import write_video
-from tuna.model.tuna import TunaModel
-from tuna.pipeline import TunaPipeline
 from tuna.serve import ServeConfig, create_app
 from tuna.serve.background import BackgroundServer
 from tuna.serve.cli import config_from_args, register
 from tuna.serve.tasks import StopFilter
-from tuna.tokenizer import small_tokenizer
-
-CONFIG = dict(
-    model_id="tiny",
-    default_steps=2,
-    max_steps=8,
-    max_image_side=128,
-    default_max_tokens=6,
-    max_tokens_limit=16,
-    max_body_bytes=1_000_000,
-    max_image_pixels=512 * 512,
-)
 
 
 @pytest.fixture(scope="module")
 def pipe():
-    torch.manual_seed(0)
-    model = TunaModel(get_preset("tiny"))
-    model.init_weights()
-    with torch.no_grad():  # open the adaLN-Zero gates so images depend on the prompt and seed
-        for p in model.flow_head.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    model.tokenizer = small_tokenizer()
-    return TunaPipeline(model)
+    return tiny_pipe()
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +36,6 @@ def server(pipe):
 @pytest.fixture
 def client(server):
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)
-
-
-def png_bytes(size=(40, 30), color=(200, 30, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def data_url(data: bytes, mime="image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
 def decoded(b64: str) -> np.ndarray:
@@ -186,82 +155,7 @@ def test_image_edit_multipart(pipe, client):
     assert Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json))).format == "WEBP"
 
 
-# ------------------------------------------------------------------ videos: jobs, as in OpenAI's Videos API
-
-# The openai client marks its videos methods deprecated (OpenAI's hosted Sora API is closing); the API
-# shape is what we implement, and the client is still the easiest way to call it.
-sora_client = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
-
-
-@sora_client
-def test_video_job_through_the_openai_client(pipe, server, client, tmp_path):
-    prompt, args = "a red square moving right", dict(steps=2, cfg_scale=3.0, seed=11)
-    video = client.videos.create(
-        prompt=prompt, size="32x32", extra_body={"frames": 5, "steps": 2, "seed": 11, "guidance": 3.0}
-    )
-    assert video.status in ("queued", "in_progress", "completed") and video.id.startswith("video_")
-    done = client.videos.poll(video.id, poll_interval_ms=20)
-    assert (done.status, done.progress, done.size, done.seconds) == ("completed", 100, "32x32", "0.625")
-    assert done.completed_at >= done.created_at and done.error is None
-
-    def as_mp4(frames):  # what the pipeline's frames look like after H.264 and back
-        return [
-            np.asarray(f, dtype=float)
-            for f in open_video(write_video(frames, tmp_path / "v.mp4").read_bytes(), 5)
-        ]
-
-    served = [
-        np.asarray(f, dtype=float) for f in open_video(client.videos.download_content(done.id).read(), 5)
-    ]
-    expected = pipe.generate_video(prompt, 5, 32, 32, **args)
-    other = pipe.generate_video(prompt, 5, 32, 32, **{**args, "seed": 12})
-    # x264 is not bit-reproducible across encodes (threads), so compare with a tolerance and a control
-    mine = np.mean([np.abs(a - b).mean() for a, b in zip(served, as_mp4(expected))])
-    theirs = np.mean([np.abs(a - b).mean() for a, b in zip(served, as_mp4(other))])
-    assert mine < 8 and mine < theirs / 3, (mine, theirs)  # the pipeline's video, not another seed's
-    thumbnail = Image.open(io.BytesIO(client.videos.download_content(done.id, variant="thumbnail").read()))
-    assert thumbnail.format == "WEBP" and thumbnail.size == (32, 32)
-    assert np.array_equal(np.asarray(thumbnail), np.asarray(expected[0]))  # lossless: exactly frame 0
-
-    assert done.id in [v.id for v in client.videos.list()]
-    assert client.videos.delete(done.id).deleted
-    with pytest.raises(openai.NotFoundError, match="no video"):
-        client.videos.retrieve(done.id)
-    assert not list(server.app.state.tuna.scratch.glob(f"{done.id}.*"))  # its files went with it
-
-
-def test_video_seconds_become_frames_and_json_works(server):
-    response = post(server, "/v1/videos", json={"prompt": "x", "seconds": "1", "size": "16x16", "steps": 1})
-    assert response.status_code == 200, response.text
-    video = response.json()
-    assert (video["frames"], video["fps"], video["seconds"]) == (9, 8, "1.125")  # 1 + 4k nearest 1 s × 8 fps
-    assert httpx.delete(f"{server.url}/v1/videos/{video['id']}").json()["deleted"]
-
-
-@sora_client
-def test_failed_and_evicted_videos(pipe):
-    with BackgroundServer(create_app(pipe, ServeConfig(**CONFIG, video_timeout_s=1e-9))) as server:
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
-        failed = client.videos.poll(client.videos.create(prompt="x", size="16x16").id, poll_interval_ms=20)
-        assert failed.status == "failed" and failed.error.code == "timeout"
-        response = httpx.get(f"{server.url}/v1/videos/{failed.id}/content")
-        assert response.status_code == 409 and "failed, not completed" in response.json()["error"]["message"]
-    with BackgroundServer(create_app(pipe, ServeConfig(**CONFIG, max_stored_videos=2))) as server:
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
-        body = {"size": "16x16", "extra_body": {"steps": 1}}
-        ids = [client.videos.poll(client.videos.create(prompt=f"v{i}", **body).id, poll_interval_ms=20).id
-               for i in range(3)]  # fmt: skip
-        assert [v.id for v in client.videos.list(order="asc")] == ids[1:]  # the oldest went first
-        assert sorted(p.name for p in server.app.state.tuna.scratch.iterdir()) == sorted(
-            f"{i}.{ext}" for i in ids[1:] for ext in ("mp4", "webp")
-        )
-
-
 # ------------------------------------------------------------------ bad input: 4xx with a clear message
-
-
-def post(server, path, **kwargs) -> httpx.Response:
-    return httpx.post(f"{server.url}{path}", timeout=60, **kwargs)
 
 
 def chat_body(**fields):
@@ -319,31 +213,12 @@ BAD_JSON = [
     ("gen", {"json": {"prompt": "x", "response_format": "url"}}, 400, "b64_json"),
     ("gen", {"json": {"prompt": "x", "n": 11}}, 400, "limit of 10"),
     ("gen", {"json": {"prompt": "x", "model": "dall-e-3"}}, 404, "does not exist"),
-    ("video", {"json": {"prompt": "x", "frames": 4}}, 400, "frames must be 1 + 4k"),
-    ("video", {"json": {"prompt": "x", "frames": 5, "seconds": "2"}}, 400, "not both"),
-    ("video", {"json": {"prompt": "x", "frames": 201}}, 400, "limit of 129 frames"),
-    ("video", {"json": {"prompt": "x", "seconds": "two"}}, 400, "seconds"),
-    ("video", {"json": {"prompt": "x", "size": "30x30"}}, 400, "multiple of 16"),
-    ("video", {"json": {"prompt": "x", "steps": 9}}, 400, "between 1 and 8"),
-    ("video", {"json": {"prompt": "x", "input_reference": "a.png"}}, 400, "input_reference is not supported"),
-    ("video", {"json": {"prompt": "x", "loop": True}}, 400, "unknown field 'loop'"),
-    ("video", {"json": {"prompt": "ab" * 3000}}, 400, "context"),
-    ("video", {"json": {"prompt": "x", "model": "sora-2"}}, 404, "does not exist"),
-    ("video", {"json": ["x"]}, 400, "JSON object"),
-    ("video", {"content": b"{x", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
-    ("video", {"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
-    (
-        "video",
-        {"data": {"prompt": "x"}, "files": {"input_reference": ("a.png", png_bytes(), "image/png")}},
-        400,
-        "input_reference is not supported",
-    ),
 ]
 
 
 @pytest.mark.parametrize(("route", "request_kwargs", "status", "words"), BAD_JSON)
 def test_bad_json_requests_get_clear_4xx(server, route, request_kwargs, status, words):
-    path = {"chat": "/v1/chat/completions", "gen": "/v1/images/generations", "video": "/v1/videos"}[route]
+    path = {"chat": "/v1/chat/completions", "gen": "/v1/images/generations"}[route]
     response = post(server, path, **request_kwargs)
     assert response.status_code == status, response.text
     error = response.json()["error"]

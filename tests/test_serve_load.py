@@ -15,30 +15,19 @@ import httpx
 import numpy as np
 import openai
 import pytest
-import torch
 from PIL import Image
 
-from tuna.config import get_preset
-from tuna.model.tuna import TunaModel
-from tuna.pipeline import TunaPipeline
+from serve_helpers import tiny_pipe
 from tuna.serve import ServeConfig, create_app
 from tuna.serve.background import BackgroundServer
 from tuna.serve.tasks import Job
-from tuna.tokenizer import small_tokenizer
 
 BASE = dict(model_id="tiny", default_steps=2, max_steps=8, max_image_side=128, default_max_tokens=8)
 
 
 @pytest.fixture(scope="module")
 def pipe():
-    torch.manual_seed(0)
-    model = TunaModel(get_preset("tiny"))
-    model.init_weights()
-    with torch.no_grad():
-        for p in model.flow_head.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    model.tokenizer = small_tokenizer()
-    return TunaPipeline(model)
+    return tiny_pipe()
 
 
 @dataclass
