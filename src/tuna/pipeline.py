@@ -135,11 +135,23 @@ class TunaPipeline:
         video_frames: int | None = None,
     ) -> Iterator[str]:
         """Yield the answer's text as it is decoded (KV-cached, one token per step)."""
+        frames = self.cfg.video_frames if video_frames is None else video_frames
+        yield from self.answer_stream(
+            self.message_segments(messages, frames), max_new_tokens, temperature, top_p, seed
+        )
+
+    @torch.no_grad()
+    def answer_stream(
+        self,
+        segments: Sequence[Segment],
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
+        """`chat_stream` for a conversation already turned into segments (`message_segments`)."""
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
-        segments = self.message_segments(
-            messages, self.cfg.video_frames if video_frames is None else video_frames
-        )
         batch = build_batch([segments], self.cfg.tokens, self.cfg.vae).to(self.device)
         model = self.model
         embeds = model.embed_clean(batch)
@@ -177,10 +189,14 @@ class TunaPipeline:
         video_frames: int | None = None,
     ) -> list[str]:
         """Greedy answers to several conversations in one batched, KV-cached decode."""
-        if not conversations:
-            return []
         frames = self.cfg.video_frames if video_frames is None else video_frames
-        samples = [self.message_segments(m, frames) for m in conversations]
+        return self.answer_batch([self.message_segments(m, frames) for m in conversations], max_new_tokens)
+
+    @torch.no_grad()
+    def answer_batch(self, samples: Sequence[Sequence[Segment]], max_new_tokens: int = 256) -> list[str]:
+        """`chat_batch` for conversations already turned into segments (`message_segments`)."""
+        if not samples:
+            return []
         batch = build_batch(samples, self.cfg.tokens, self.cfg.vae).to(self.device)
         model = self.model
         embeds = model.embed_clean(batch)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from tuna.sequence import build_batch
+from tuna.sequence import Segment, build_batch
 
 
 class JobTimeout(Exception):
@@ -104,12 +104,11 @@ class ChatJob(Job):
     stops: list[str] | None = None
     emit: Callable[[str], None] | None = None  # streaming: called with each text delta
 
-    def frames(self, pipe) -> int:
-        return pipe.cfg.video_frames if self.video_frames is None else self.video_frames
-
-    def check_context(self, pipe) -> int:
-        """The prompt's token count; a ValueError when prompt + max_tokens exceed the model's context."""
-        segments = pipe.message_segments(self.messages, self.frames(pipe))  # raises ValueError on bad input
+    def prepare(self, pipe) -> tuple[list[Segment], int]:
+        """The conversation as segments (media decoded once) and its token count; a ValueError on bad
+        input or when prompt + max_tokens exceed the model's context."""
+        frames = pipe.cfg.video_frames if self.video_frames is None else self.video_frames
+        segments = pipe.message_segments(self.messages, frames)
         prompt_tokens = int(build_batch([segments], pipe.cfg.tokens, pipe.cfg.vae).input_ids.shape[1])
         context = pipe.cfg.decoder.max_position_embeddings
         if prompt_tokens + self.max_tokens > context:
@@ -117,7 +116,7 @@ class ChatJob(Job):
                 f"the model's context is {context} tokens: the messages take {prompt_tokens}"
                 f" and max_tokens asks for {self.max_tokens} more"
             )
-        return prompt_tokens
+        return segments, prompt_tokens
 
     def batch_key(self) -> tuple | None:
         # Greedy answers without streaming do not depend on their neighbours: those batch together.
@@ -128,11 +127,10 @@ class ChatJob(Job):
 
     @classmethod
     def run_batch(cls, pipe, jobs: Sequence[ChatJob]) -> list[ChatResult]:
-        first = jobs[0]
-        prompt_tokens = [job.check_context(pipe) for job in jobs]
-        answers = pipe.chat_batch([job.messages for job in jobs], first.max_tokens, first.frames(pipe))
+        prepared = [job.prepare(pipe) for job in jobs]
+        answers = pipe.answer_batch([segments for segments, _ in prepared], jobs[0].max_tokens)
         results = []
-        for job, tokens, raw in zip(jobs, prompt_tokens, answers):
+        for job, (_, tokens), raw in zip(jobs, prepared, answers):
             stop = StopFilter(job.stops)
             text = stop.feed(raw) + stop.flush()  # nothing is held back once a stop was found
             results.append(job.result(pipe, tokens, raw, text, stop.stopped))
@@ -145,15 +143,8 @@ class ChatJob(Job):
         return ChatResult(text, prompt_tokens, len(pipe.encode(text)), finish)
 
     def run(self, pipe) -> ChatResult:
-        prompt_tokens = self.check_context(pipe)
-        stream = pipe.chat_stream(
-            self.messages,
-            max_new_tokens=self.max_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=self.seed,
-            video_frames=self.frames(pipe),
-        )
+        segments, prompt_tokens = self.prepare(pipe)
+        stream = pipe.answer_stream(segments, self.max_tokens, self.temperature, self.top_p, self.seed)
         stop, raw, text = StopFilter(self.stops), "", ""
         for piece in stream:
             self.check()
