@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from PIL import Image
 
 from tuna.sequence import Segment, build_batch
@@ -191,25 +190,25 @@ class GenerateJob(Job):
 
     @classmethod
     def run_batch(cls, pipe, jobs: Sequence[GenerateJob]) -> list[list[Image.Image]]:
-        return run_generate_batch(pipe, jobs)
+        """Every image of every job in one batched T2I call: image i of a job uses its seed + i."""
+        first = jobs[0]
+        images = pipe.generate(
+            [job.prompt for job in jobs for _ in range(job.images)], first.height, first.width, first.steps,
+            first.guidance, first.shift, first.sampler, negative_prompt=first.negative_prompt,
+            seeds=per_image_seeds(jobs),
+        )  # fmt: skip
+        return split_by_job(images, jobs)
 
 
-@torch.no_grad()
-def generate_images(pipe, texts: Sequence[str], seeds: Sequence[int], job: GenerateJob) -> list[Image.Image]:
-    """One batched T2I call with a seed per row: row i equals `pipe.generate(texts[i], seed=seeds[i])`."""
-    return pipe.generate(
-        list(texts), job.height, job.width, job.steps, job.guidance, job.shift, job.sampler,
-        negative_prompt=job.negative_prompt, seeds=list(seeds),
-    )  # fmt: skip
+def per_image_seeds(jobs: Sequence[GenerateJob | EditJob]) -> list[int]:
+    return [job.seed + i for job in jobs for i in range(job.images)]
 
 
-def run_generate_batch(pipe, jobs: Sequence[GenerateJob]) -> list[list[Image.Image]]:
-    texts = [job.prompt for job in jobs for _ in range(job.images)]
-    seeds = [job.seed + i for job in jobs for i in range(job.images)]
-    images = generate_images(pipe, texts, seeds, jobs[0])
+def split_by_job(rows: Sequence[Any], jobs: Sequence[Job]) -> list[list[Any]]:
+    """A batched call's rows, back to the jobs they came from (`job.images` rows each, in order)."""
     out, start = [], 0
     for job in jobs:
-        out.append(images[start : start + job.images])
+        out.append(list(rows[start : start + job.images]))
         start += job.images
     return out
 
@@ -239,15 +238,10 @@ class EditJob(Job):
             [job.image for job in jobs for _ in range(job.images)],
             [job.prompt for job in jobs for _ in range(job.images)],
             steps=first.steps, text_cfg=first.text_guidance, image_cfg=first.image_guidance,
-            shift=first.shift, sampler=first.sampler, seeds=[job.seed + i for job in jobs for i in range(job.images)],
+            shift=first.shift, sampler=first.sampler, seeds=per_image_seeds(jobs),
         )  # fmt: skip
-        out, start = [], 0
-        for job in jobs:
-            images = edited[start : start + job.images]
-            start += job.images
-            out.append([im.resize(job.size, Image.Resampling.BICUBIC) if job.size and im.size != job.size else im
-                        for im in images])  # fmt: skip
-        return out
+        return [[im.resize(job.size, Image.Resampling.BICUBIC) if job.size and im.size != job.size else im
+                 for im in images] for job, images in zip(jobs, split_by_job(edited, jobs))]  # fmt: skip
 
 
 # ------------------------------------------------------------------ videos
