@@ -47,17 +47,13 @@ class VideoRecord:
 
     def status(self) -> str:
         future = self.job.future
-        if future.done():
-            return "failed" if future.cancelled() or future.exception() is not None else "completed"
+        if future.done():  # nothing calls future.cancel(): a job ends with a result or an exception
+            return "failed" if future.exception() is not None else "completed"
         return "in_progress" if future.running() else "queued"
 
     def view(self) -> Video:
         status, job = self.status(), self.job
-        error = None
-        if status == "failed":
-            error = failure(
-                self.job.future.exception() if not self.job.future.cancelled() else JobCancelled()
-            )
+        error = failure(job.future.exception()) if status == "failed" else None
         return Video(
             id=self.id, model=self.model, status=status, progress=100 if status == "completed" else 0,
             created_at=self.created_at, completed_at=self.completed_at, prompt=job.prompt,
@@ -108,8 +104,7 @@ class VideoStore:
     def delete(self, video_id: str) -> None:
         record = self.get(video_id)
         with self.lock:
-            if self.records.pop(video_id, None) is not None:
-                self._forget(record)
+            self._forget(record)
 
     def listing(self) -> list[VideoRecord]:
         with self.lock:
@@ -148,12 +143,7 @@ async def read_request(request: Request) -> VideoCreateRequest:
         fields = {}
         for key in form:
             values = form.getlist(key)
-            if key == "input_reference":
-                raise APIError(
-                    400, "input_reference is not supported: Tuna generates videos from the prompt alone",
-                    "input_reference",
-                )  # fmt: skip
-            if len(values) != 1 or isinstance(values[0], UploadFile):
+            if key != "input_reference" and (len(values) != 1 or isinstance(values[0], UploadFile)):
                 raise APIError(400, f"form field {key!r} must be sent once, as text", key)
             fields[key] = values[0]
     else:
