@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from tuna.config import NoiseConfig
-from tuna.model.noise import add_noise, resolution_shift, sample_time, shift_time, velocity_target
+from tuna.model.noise import (
+    add_noise,
+    resolution_shift,
+    sample_time,
+    schedule_shift,
+    shift_time,
+    velocity_target,
+)
 from tuna.model.timestep import timestep_features
 
 
@@ -48,6 +55,10 @@ def test_resolution_shift_grows_with_tokens():
     assert large < small
     with pytest.raises(ValueError, match="number of visual tokens"):
         sample_time(2, cfg)
+    assert schedule_shift(NoiseConfig(shift=2.0), tokens=None) == 2.0  # fixed shift: tokens unused
+    assert math.isclose(
+        schedule_shift(NoiseConfig(shift=1.0, resolution_shift=True, base_tokens=64), 320), 5**0.5
+    )
     with pytest.raises(ValueError, match="unknown time distribution"):
         sample_time(2, NoiseConfig(distribution="beta"))
 

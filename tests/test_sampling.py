@@ -70,6 +70,28 @@ def test_cfg_scale_one_equals_conditional_and_seed_is_deterministic(tiny_model, 
     assert torch.allclose(both[:1], c, atol=1e-5)
 
 
+def test_default_shift_is_the_one_the_model_trained_with(tiny_model, byte_tokenizer):
+    # shift=None follows the model's noise config (resolution-scaled by the block's tokens), so a model
+    # trained with shift 1 is not sampled with the shift-3 schedule of the big presets.
+    from dataclasses import replace
+
+    from tuna.config import NoiseConfig
+
+    model = open_head(tiny_model)
+    encode = lambda s: byte_tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
+    cond = prompts.conversation(encode, [("user", ["a square"])], add_generation_prompt=True)
+    grid = (1, 2, 2)
+
+    def run(shift):
+        return sample_latents(model, [cond], None, grid, steps=4, shift=shift, seeds=[3])
+
+    model.cfg = replace(model.cfg, noise=NoiseConfig(shift=1.0))
+    assert torch.equal(run(None), run(1.0)) and not torch.allclose(run(None), run(3.0))
+    # resolution shift: 4 tokens at base 1 → shift 1.5 · sqrt(4) = 3
+    model.cfg = replace(model.cfg, noise=NoiseConfig(shift=1.5, resolution_shift=True, base_tokens=1))
+    assert torch.equal(run(None), run(3.0))
+
+
 def test_solvers_integrate_a_known_flow():
     # dx/dt = x1 - x0 is constant along the linear path: every solver lands exactly on x1.
     x0, x1 = torch.randn(4), torch.randn(4)

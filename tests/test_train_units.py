@@ -40,6 +40,14 @@ def test_overrides_and_data_specs():
     for bad in (["nope=1"], ["optim.lr=fast"], ["steps"]):
         with pytest.raises(ValueError):
             with_overrides(cfg, bad)
+    # an optional section left unset starts from its defaults when one of its keys is given
+    assert cfg.noise is None
+    noisy = with_overrides(cfg, ["noise.shift=1.0", "noise.resolution_shift=true"])
+    assert (noisy.noise.shift, noisy.noise.resolution_shift, noisy.noise.distribution) == (
+        1.0,
+        True,
+        "logit_normal",
+    )
     stage2 = get_train_preset("stage2").data.mixture
     a, b = parse_data(["edit=/d/e.jsonl", "t2i=/d/shards:0.7"], stage2)
     assert (a.kind, a.path, a.weight, a.start) == ("edit", "/d/e.jsonl", 0.2, 5000)
@@ -165,3 +173,34 @@ def test_activation_checkpointing_keeps_losses_and_checkpoints_rotate(tmp_path):
     names = sorted(p.name for p in (tmp_path / "ac" / "checkpoints").iterdir())
     assert names == ["step_00000002.pt", "step_00000003.pt"]
     assert torch.load(tmp_path / "ac" / "checkpoints" / names[-1], weights_only=True)["step"] == 3
+
+
+def test_a_runs_noise_schedule_replaces_the_models_and_is_saved(tmp_path):
+    # `noise.*` overrides change how training draws t (here: from a checkpoint trained with shift 3),
+    # and the saved model carries them, so its samplers follow the new schedule.
+    from tuna.config import NoiseConfig, get_preset
+    from tuna.model.tuna import TunaModel
+    from tuna.train.build import build_model
+    from tuna.train.loop import train
+
+    cfg = replace(
+        get_train_preset("tiny"),
+        steps=1,
+        data=replace(get_train_preset("tiny").data, global_batch=2, micro_batch=2),
+    )
+    assert get_preset("tiny").noise.shift == 3.0
+    assert build_model(cfg).cfg.noise == get_preset("tiny").noise  # unset: the model's own
+    train(cfg, tmp_path / "a")
+    wanted = NoiseConfig(shift=1.0, resolution_shift=True, base_tokens=16)
+    again = with_overrides(
+        cfg,
+        [
+            f"init={tmp_path / 'a' / 'final'}",
+            "noise.shift=1.0",
+            "noise.resolution_shift=true",
+            "noise.base_tokens=16",
+        ],  # fmt: skip
+    )
+    assert build_model(again).cfg.noise == wanted
+    train(again, tmp_path / "b")
+    assert TunaModel.from_pretrained(tmp_path / "b" / "final").cfg.noise == wanted

@@ -97,7 +97,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _sampler_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--shift", type=float, default=3.0)
+    parser.add_argument(
+        "--shift",
+        type=float,
+        default=None,
+        help="time shift of the schedule (default: the one the model trained with)",
+    )
     parser.add_argument("--sampler", default="euler", choices=["euler", "heun", "midpoint"])
     parser.add_argument("--out", required=True)
 

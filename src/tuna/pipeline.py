@@ -235,7 +235,7 @@ class TunaPipeline:
         width: int | None = None,
         steps: int = 50,
         cfg_scale: float = 7.5,
-        shift: float = 3.0,
+        shift: float | None = None,
         sampler: str = "euler",
         seed: int = 0,
         negative_prompt: str = "",
@@ -243,7 +243,10 @@ class TunaPipeline:
         progress: bool = False,
         seeds: Sequence[int] | None = None,
     ) -> Image.Image | list[Image.Image]:
-        """Text-to-image; a list of prompts gives a list of images (prompt i uses seeds[i], or seed + i)."""
+        """Text-to-image; a list of prompts gives a list of images (prompt i uses seeds[i], or seed + i).
+
+        `shift` None samples with the time shift the model was trained with (its config's `noise`).
+        """
         single = isinstance(prompt, str)
         texts = [prompt] if single else list(prompt)
         if not texts:
@@ -285,7 +288,7 @@ class TunaPipeline:
         text_cfg: float = 5.0,
         image_cfg: float = 1.5,
         seed: int = 0,
-        shift: float = 3.0,
+        shift: float | None = None,
         sampler: str = "euler",
         progress: bool = False,
         seeds: Sequence[int] | None = None,

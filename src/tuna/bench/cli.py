@@ -54,6 +54,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--steps", type=int, default=50, help="denoising steps (--model)")
     p.add_argument("--cfg", type=float, default=7.5, help="text guidance for T2I/T2V (--model)")
+    p.add_argument(
+        "--shift",
+        type=float,
+        default=None,
+        help="time shift of the sampling schedule (>1: more steps near noise; default: the model's own)",
+    )
     p.add_argument("--text-cfg", type=float, default=5.0, help="text guidance for editing (--model)")
     p.add_argument("--image-cfg", type=float, default=1.5, help="image guidance for editing (--model)")
     p.add_argument("--json", type=Path, help="write scores here")
@@ -74,6 +80,7 @@ def run_shapes(args: argparse.Namespace) -> int:
             {
                 "steps": args.steps,
                 "cfg_scale": args.cfg,
+                "shift": args.shift,
                 "text_cfg": args.text_cfg,
                 "image_cfg": args.image_cfg,
             },
@@ -92,6 +99,15 @@ def run_shapes(args: argparse.Namespace) -> int:
         "size": args.size,
         "frames": args.frames,
         "prompts": str(args.prompts) if args.prompts else None,
+        "sampling": {  # shift None: the model's own (its config's noise schedule)
+            "steps": args.steps,
+            "cfg": args.cfg,
+            "shift": args.shift,
+            "text_cfg": args.text_cfg,
+            "image_cfg": args.image_cfg,
+        }
+        if args.model
+        else None,
     }
     if args.json:
         write_json(args.json, results, meta)

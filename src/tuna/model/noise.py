@@ -68,9 +68,14 @@ def sample_time(
         raise ValueError(
             f"unknown time distribution {cfg.distribution!r}; expected 'uniform' or 'logit_normal'"
         )
-    shift = cfg.shift
-    if cfg.resolution_shift:
-        if tokens is None:
-            raise ValueError("resolution-dependent shift needs the number of visual tokens")
-        shift = resolution_shift(shift, tokens, cfg.base_tokens)
-    return shift_time(u, shift)
+    return shift_time(u, schedule_shift(cfg, tokens))
+
+
+def schedule_shift(cfg: NoiseConfig, tokens: int | None = None) -> float:
+    """The time shift a model was trained with for a block of `tokens` visual tokens; samplers use the
+    same one by default, so their steps fall where training put its mass."""
+    if not cfg.resolution_shift:
+        return cfg.shift
+    if tokens is None:
+        raise ValueError("resolution-dependent shift needs the number of visual tokens")
+    return resolution_shift(cfg.shift, tokens, cfg.base_tokens)

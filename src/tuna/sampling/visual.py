@@ -8,12 +8,14 @@ Rows are batched: CFG's conditional and unconditional prompts are rows of one fo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 
 from tuna.model.decoder import KVCache
 from tuna.model.masks import TokenLayout
+from tuna.model.noise import schedule_shift
 from tuna.model.rope import visual_block_positions
 from tuna.model.tuna import visual_token_index
 from tuna.sampling.flow import denoise, get_noise, get_schedule, guidance
@@ -106,7 +108,7 @@ def solve(
     grid: tuple[int, int, int],
     seeds: Sequence[int],
     steps: int,
-    shift: float,
+    shift: float | None,
     solver: str,
     progress: bool = False,
     reuse_prefix: bool = True,
@@ -130,6 +132,8 @@ def solve(
             return combine(recompute_velocity(model, rows, x, t))
         return combine(block_velocity(model, prefix, x, t))
 
+    if shift is None:  # the shift the model was trained with for this many tokens
+        shift = schedule_shift(model.cfg.noise, math.prod(grid))
     return denoise(velocity, x, get_schedule(steps, shift), solver, progress)
 
 
@@ -141,7 +145,7 @@ def sample_latents(
     grid: tuple[int, int, int],
     steps: int = 50,
     cfg_scale: float = 7.5,
-    shift: float = 3.0,
+    shift: float | None = None,
     seeds: Sequence[int] = (0,),
     solver: str = "euler",
     progress: bool = False,
@@ -171,7 +175,7 @@ def sample_edit(
     steps: int = 50,
     text_cfg: float = 5.0,
     image_cfg: float = 1.5,
-    shift: float = 3.0,
+    shift: float | None = None,
     seeds: Sequence[int] = (0,),
     solver: str = "euler",
     progress: bool = False,

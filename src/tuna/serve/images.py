@@ -135,7 +135,9 @@ async def edits(
     steps: Annotated[int | None, Form(ge=1, description="extension: sampling steps")] = None,
     text_guidance: Annotated[float, Form(ge=0, le=50, description="extension: instruction guidance")] = 5.0,
     image_guidance: Annotated[float, Form(ge=0, le=50, description="extension: source-image guidance")] = 1.5,
-    shift: Annotated[float, Form(gt=0, le=100, description="extension: timestep shift")] = 3.0,
+    shift: Annotated[
+        float | None, Form(gt=0, le=100, description="extension: timestep shift (default: the model's)")
+    ] = None,
     sampler: Annotated[Sampler, Form(description="extension: ODE solver")] = "euler",
 ):
     state.check_model(model, required=False)

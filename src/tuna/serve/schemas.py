@@ -148,7 +148,9 @@ class SamplingOptions(Strict):
     steps: int | None = Field(None, ge=1, description="extension: sampling steps (default: the server's)")
     guidance: float | None = Field(None, ge=0, le=50, description="extension: classifier-free guidance")
     negative_prompt: str = Field("", description="extension")
-    shift: float = Field(3.0, gt=0, le=100, description="extension: timestep shift")
+    shift: float | None = Field(
+        None, gt=0, le=100, description="extension: timestep shift (default: the one the model trained with)"
+    )
     sampler: Sampler = Field("euler", description="extension: ODE solver")
 
 

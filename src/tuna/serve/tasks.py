@@ -172,7 +172,7 @@ class GenerateJob(Job):
     width: int = 0
     steps: int = 50
     guidance: float = 7.5
-    shift: float = 3.0
+    shift: float | None = None
     sampler: str = "euler"
     negative_prompt: str = ""
 
@@ -221,7 +221,7 @@ class EditJob(Job):
     steps: int = 50
     text_guidance: float = 5.0
     image_guidance: float = 1.5
-    shift: float = 3.0
+    shift: float | None = None
     sampler: str = "euler"
     size: tuple[int, int] | None = None  # (width, height) to resize the output to
     work_size: tuple[int, int] = (0, 0)  # (width, height) the source is edited at: batches need one

@@ -7,6 +7,7 @@ otherwise need N × 28 GB), and it broadcasts each process its shards.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -34,6 +35,9 @@ def build_model(cfg: TrainConfig) -> TunaModel:
     else:
         model = TunaModel(get_preset(cfg.model))
         model.init_weights()
+    if cfg.noise is not None:
+        # Only the flow-time draw reads it (no weights depend on it); saved with the model for samplers.
+        model.cfg = replace(model.cfg, noise=cfg.noise)
     model.tokenizer = build_tokenizer(cfg.tokenizer, model)
     expected = token_config_from_tokenizer(model.tokenizer)
     if expected != model.cfg.tokens:

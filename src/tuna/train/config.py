@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuna.config import NoiseConfig
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -86,6 +88,9 @@ class TrainConfig:
     # stage 0: "all" trains encoder and decoder; "decoder" fine-tunes the decoder of a trained model's VAE
     # (encoder, latents and their statistics unchanged, so the rest of the model stays valid)
     vae_train: str = "all"
+    # The flow-time distribution this run trains with; None keeps the model's (its preset's, or the `init`
+    # checkpoint's). Set, it replaces the model's and is saved with it, so samplers follow it too.
+    noise: NoiseConfig | None = None
 
 
 def with_overrides(cfg: Any, overrides: list[str]) -> Any:
@@ -103,6 +108,11 @@ def _set(obj: Any, path: list[str], raw: str, full: str) -> Any:
     if path[0] not in fields:
         raise ValueError(f"unknown config key {full!r}; {type(obj).__name__} has {sorted(fields)}")
     current = getattr(obj, path[0])
+    if len(path) > 1 and current is None:
+        # An optional section left unset (`noise`) starts from its defaults when one key is overridden.
+        hint = typing.get_type_hints(type(obj))[path[0]]
+        section = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        current = section[0]() if section else None
     if len(path) > 1:
         if not dataclasses.is_dataclass(current):
             raise ValueError(f"config key {full!r}: {path[0]} is not a section")
