@@ -244,3 +244,37 @@ def test_a_bad_request_does_not_fail_the_batch_it_joined(pipe):
             assert good.result(timeout=60).status_code == 200
             refused = too_long.result(timeout=60)
         assert refused.status_code == 400 and "context" in refused.json()["error"]["message"]
+
+
+def test_a_batch_stops_between_steps_once_every_client_has_gone(pipe):
+    from tuna.serve.tasks import GenerateJob, JobCancelled
+    from tuna.serve.worker import Worker
+
+    steps_run = []
+
+    class Spy:  # the pipeline; after its first step every client of the batch leaves
+        def generate(self, *args, on_step, **kwargs):
+            def spy(done, total):
+                steps_run.append(done)
+                if done == 1:
+                    jobs[1].cancelled.set()
+                    if leave_all:
+                        jobs[0].cancelled.set()
+                on_step(done, total)
+
+            return pipe.generate(*args, on_step=spy, **kwargs)
+
+    for leave_all in (False, True):
+        steps_run.clear()
+        jobs = [GenerateJob(deadline=time.monotonic() + 60, prompt=p, height=32, width=32, steps=4)
+                for p in ("a", "b")]  # fmt: skip
+        for job in jobs:
+            assert job.future.set_running_or_notify_cancel()
+        Worker(Spy(), queue_size=4, max_batch_images=4)._run(jobs)
+        if leave_all:  # nobody wants the result: stop after the step that saw them go
+            assert steps_run == [1]
+            for job in jobs:
+                with pytest.raises(JobCancelled):
+                    job.future.result(0)
+        else:  # one client still waits: the batch runs to the end for it
+            assert steps_run == [1, 2, 3, 4] and len(jobs[0].future.result(0)) == 1

@@ -128,3 +128,38 @@ def test_bad_video_requests_get_clear_4xx(server, request_kwargs, status, words)
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert words in error["message"] and error["type"]
+
+
+class StepSpy:
+    """The pipeline, but every denoising step also records the job's progress and may cancel it."""
+
+    def __init__(self, pipe, job, cancel_after: int | None = None):
+        self.pipe, self.job, self.cancel_after, self.seen = pipe, job, cancel_after, []
+
+    def generate_video(self, *args, on_step, **kwargs):
+        def spy(done, total):
+            on_step(done, total)
+            self.seen.append(self.job.progress)
+            if done == self.cancel_after:
+                self.job.cancelled.set()  # what DELETE /v1/videos/{id} does
+
+        return self.pipe.generate_video(*args, on_step=spy, **kwargs)
+
+
+def test_video_progress_follows_the_steps_and_delete_stops_a_running_job(pipe, tmp_path):
+    import time
+
+    from tuna.serve.tasks import JobCancelled, VideoJob
+
+    def job(name):
+        return VideoJob(deadline=time.monotonic() + 60, prompt="x", height=16, width=16, steps=4, frames=5,
+                        video_path=tmp_path / f"{name}.mp4", thumbnail_path=tmp_path / f"{name}.webp")  # fmt: skip
+
+    whole = job("whole")
+    spy = StepSpy(pipe, whole)
+    assert whole.run(spy).exists() and spy.seen == [24, 49, 74, 99] and whole.progress == 100
+    deleted = job("deleted")
+    spy = StepSpy(pipe, deleted, cancel_after=2)
+    with pytest.raises(JobCancelled):
+        deleted.run(spy)
+    assert spy.seen == [24, 49] and not deleted.video_path.exists()  # step 3 never finished

@@ -15,6 +15,7 @@ from PIL import Image
 
 from tuna import media, prompts
 from tuna.model.tuna import TunaModel
+from tuna.sampling.flow import StepCallback
 from tuna.sampling.text import decode_batch, stream_text
 from tuna.sampling.visual import sample_edit, sample_latents
 from tuna.sequence import Segment, Visual, build_batch
@@ -242,10 +243,12 @@ class TunaPipeline:
         frames: int = 1,
         progress: bool = False,
         seeds: Sequence[int] | None = None,
+        on_step: StepCallback | None = None,
     ) -> Image.Image | list[Image.Image]:
         """Text-to-image; a list of prompts gives a list of images (prompt i uses seeds[i], or seed + i).
 
         `shift` None samples with the time shift the model was trained with (its config's `noise`).
+        `on_step(done, total)` runs after each denoising step (progress, cancellation: it may raise).
         """
         single = isinstance(prompt, str)
         texts = [prompt] if single else list(prompt)
@@ -259,8 +262,9 @@ class TunaPipeline:
         if len(seeds) != len(texts):
             raise ValueError(f"got {len(texts)} prompts but {len(seeds)} seeds")
         latents = sample_latents(
-            self.model, conds, negatives, grid, steps, cfg_scale, shift, seeds, sampler, progress
-        )
+            self.model, conds, negatives, grid, steps, cfg_scale, shift, seeds, sampler, progress,
+            on_step=on_step,
+        )  # fmt: skip
         videos = self._decode(latents)
         images = [v[0] for v in videos] if frames == 1 else videos
         return images[0] if single else images
@@ -292,6 +296,7 @@ class TunaPipeline:
         sampler: str = "euler",
         progress: bool = False,
         seeds: Sequence[int] | None = None,
+        on_step: StepCallback | None = None,
     ) -> Image.Image | list[Image.Image]:
         """Edit an image by an instruction; the output has the (size-policy) size of the input.
 
@@ -334,6 +339,7 @@ class TunaPipeline:
             seeds,
             sampler,
             progress,
+            on_step,
         )
         edited = [video[0] for video in self._decode(latents)]
         return edited[0] if single else edited

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from tuna.model.noise import shift_time
 
 VelocityFn = Callable[[torch.Tensor, float], torch.Tensor]  # (x_t, t) → v
+StepCallback = Callable[[int, int], None]  # (steps done, steps in all)
 
 
 def get_noise(shape: tuple[int, ...], seed: int, device="cpu", dtype=torch.float32) -> torch.Tensor:
@@ -40,12 +41,18 @@ def denoise(
     schedule: list[float],
     solver: str = "euler",
     progress: bool = False,
+    on_step: StepCallback | None = None,
 ) -> torch.Tensor:
-    """Integrate dx/dt = v(x, t) along the schedule with Euler, Heun (2nd order) or midpoint."""
+    """Integrate dx/dt = v(x, t) along the schedule with Euler, Heun (2nd order) or midpoint.
+
+    `on_step(done, total)` runs after each step; an exception it raises stops the integration.
+    """
     if solver not in ("euler", "heun", "midpoint"):
         raise ValueError(f"unknown sampler {solver!r}; expected euler, heun or midpoint")
     steps = list(zip(schedule[:-1], schedule[1:]))
-    for t, t_next in tqdm(steps, desc="denoising", unit="step", disable=not progress, leave=False):
+    for done, (t, t_next) in enumerate(
+        tqdm(steps, desc="denoising", unit="step", disable=not progress, leave=False), 1
+    ):
         v = velocity(x, t)
         if solver == "euler":
             x = euler_step(x, v, t, t_next)
@@ -55,4 +62,6 @@ def denoise(
         else:
             t_mid = 0.5 * (t + t_next)
             x = euler_step(x, velocity(euler_step(x, v, t, t_mid), t_mid), t, t_next)
+        if on_step is not None:
+            on_step(done, len(steps))
     return x

@@ -18,7 +18,7 @@ from tuna.model.masks import TokenLayout
 from tuna.model.noise import schedule_shift
 from tuna.model.rope import visual_block_positions
 from tuna.model.tuna import visual_token_index
-from tuna.sampling.flow import denoise, get_noise, get_schedule, guidance
+from tuna.sampling.flow import StepCallback, denoise, get_noise, get_schedule, guidance
 from tuna.sequence import Segment, Text, Visual, build_batch
 
 
@@ -112,6 +112,7 @@ def solve(
     solver: str,
     progress: bool = False,
     reuse_prefix: bool = True,
+    on_step: StepCallback | None = None,
 ) -> torch.Tensor:
     """Denoise len(seeds) latents; `rows` are the prompts, grouped by guidance role.
 
@@ -134,7 +135,7 @@ def solve(
 
     if shift is None:  # the shift the model was trained with for this many tokens
         shift = schedule_shift(model.cfg.noise, math.prod(grid))
-    return denoise(velocity, x, get_schedule(steps, shift), solver, progress)
+    return denoise(velocity, x, get_schedule(steps, shift), solver, progress, on_step)
 
 
 @torch.no_grad()
@@ -150,6 +151,7 @@ def sample_latents(
     solver: str = "euler",
     progress: bool = False,
     reuse_prefix: bool = True,
+    on_step: StepCallback | None = None,
 ) -> torch.Tensor:
     """T2I / T2V latents (n, C, f, h, w): conditional and negative rows share every forward (CFG).
 
@@ -159,10 +161,12 @@ def sample_latents(
     if len(seeds) != n:
         raise ValueError(f"got {n} prompts but {len(seeds)} seeds")
     if cfg_scale == 1.0 or negatives is None:
-        return solve(model, prompts, lambda v: v, grid, seeds, steps, shift, solver, progress, reuse_prefix)
+        return solve(
+            model, prompts, lambda v: v, grid, seeds, steps, shift, solver, progress, reuse_prefix, on_step
+        )
     rows = list(prompts) + list(negatives)
     combine = lambda v: guidance(v[:n], v[n:], cfg_scale)  # noqa: E731
-    return solve(model, rows, combine, grid, seeds, steps, shift, solver, progress, reuse_prefix)
+    return solve(model, rows, combine, grid, seeds, steps, shift, solver, progress, reuse_prefix, on_step)
 
 
 @torch.no_grad()
@@ -179,6 +183,7 @@ def sample_edit(
     seeds: Sequence[int] = (0,),
     solver: str = "euler",
     progress: bool = False,
+    on_step: StepCallback | None = None,
 ) -> torch.Tensor:
     """Editing latents (n, C, f, h, w) with separate text and image guidance (InstructPix2Pix's
     decomposition), n edits at once (row i of each list is edit i, noise from seeds[i]):
@@ -192,11 +197,13 @@ def sample_edit(
             f"editing needs one row per seed: {len(full)}, {len(image_only)} and {len(empty)} rows for {n} seeds"
         )
     if text_cfg == 1.0 and image_cfg == 1.0:
-        return solve(model, list(full), lambda v: v, grid, seeds, steps, shift, solver, progress)
+        return solve(
+            model, list(full), lambda v: v, grid, seeds, steps, shift, solver, progress, on_step=on_step
+        )
 
     def combine(v: torch.Tensor) -> torch.Tensor:
         v_full, v_image, v_empty = v[:n], v[n : 2 * n], v[2 * n :]
         return v_empty + image_cfg * (v_image - v_empty) + text_cfg * (v_full - v_image)
 
     rows = [*full, *image_only, *empty]
-    return solve(model, rows, combine, grid, seeds, steps, shift, solver, progress)
+    return solve(model, rows, combine, grid, seeds, steps, shift, solver, progress, on_step=on_step)

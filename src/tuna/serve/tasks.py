@@ -1,8 +1,9 @@
 """What the worker thread runs: one job type per endpoint, each calling the pipeline.
 
 Jobs carry their own deadline and cancel flag; chat checks both between tokens so a client that left
-or timed out stops costing model time. Image jobs run to completion once started (a sampling loop
-cannot be interrupted from outside), so their deadline is checked when they are picked up.
+or timed out stops costing model time. Image, edit and video jobs check the cancel flag after every
+denoising step (a batch stops once every job in it is cancelled); their deadline is checked when they
+are picked up.
 """
 
 from __future__ import annotations
@@ -195,9 +196,19 @@ class GenerateJob(Job):
         images = pipe.generate(
             [job.prompt for job in jobs for _ in range(job.images)], first.height, first.width, first.steps,
             first.guidance, first.shift, first.sampler, negative_prompt=first.negative_prompt,
-            seeds=per_image_seeds(jobs),
+            seeds=per_image_seeds(jobs), on_step=until_all_cancelled(jobs),
         )  # fmt: skip
         return split_by_job(images, jobs)
+
+
+def until_all_cancelled(jobs: Sequence[Job]) -> Callable[[int, int], None]:
+    """A denoising step callback that stops a batched call once no job in it wants its result."""
+
+    def on_step(done: int, total: int) -> None:
+        if all(job.cancelled.is_set() for job in jobs):
+            raise JobCancelled
+
+    return on_step
 
 
 def per_image_seeds(jobs: Sequence[GenerateJob | EditJob]) -> list[int]:
@@ -239,6 +250,7 @@ class EditJob(Job):
             [job.prompt for job in jobs for _ in range(job.images)],
             steps=first.steps, text_cfg=first.text_guidance, image_cfg=first.image_guidance,
             shift=first.shift, sampler=first.sampler, seeds=per_image_seeds(jobs),
+            on_step=until_all_cancelled(jobs),
         )  # fmt: skip
         return [[im.resize(job.size, Image.Resampling.BICUBIC) if job.size and im.size != job.size else im
                  for im in images] for job, images in zip(jobs, split_by_job(edited, jobs))]  # fmt: skip
@@ -255,6 +267,7 @@ class VideoJob(GenerateJob):
     fps: int = 8
     video_path: Path | None = None  # where the MP4 goes (kept after the job: it is the result)
     thumbnail_path: Path | None = None  # the first frame, as lossless WebP
+    progress: int = 0  # percent: denoising steps done (up to 99), 100 once the MP4 is written
 
     def batch_key(self) -> None:
         return None
@@ -265,6 +278,14 @@ class VideoJob(GenerateJob):
         frames = pipe.generate_video(
             self.prompt, self.frames, self.height, self.width, steps=self.steps, cfg_scale=self.guidance,
             shift=self.shift, sampler=self.sampler, seed=self.seed, negative_prompt=self.negative_prompt,
+            on_step=self.step_done,
         )  # fmt: skip
         frames[0].save(self.thumbnail_path, format="WEBP", lossless=True)
-        return write_video(frames, self.video_path, fps=self.fps)
+        path = write_video(frames, self.video_path, fps=self.fps)
+        self.progress = 100
+        return path
+
+    def step_done(self, done: int, total: int) -> None:
+        if self.cancelled.is_set():  # deleted while generating: stop spending model time on it
+            raise JobCancelled
+        self.progress = 99 * done // total  # decoding and encoding the MP4 remain

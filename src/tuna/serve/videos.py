@@ -55,7 +55,7 @@ class VideoRecord:
         status, job = self.status(), self.job
         error = failure(job.future.exception()) if status == "failed" else None
         return Video(
-            id=self.id, model=self.model, status=status, progress=100 if status == "completed" else 0,
+            id=self.id, model=self.model, status=status, progress=100 if status == "completed" else job.progress,
             created_at=self.created_at, completed_at=self.completed_at, prompt=job.prompt,
             seconds=f"{job.frames / job.fps:g}", size=self.size, error=error, frames=job.frames, fps=job.fps,
         )  # fmt: skip

@@ -118,6 +118,10 @@ class Worker:
         run_batch = type(jobs[0]).run_batch
         try:
             results = run_batch(self.pipe, jobs)
+        except JobCancelled as err:  # raised mid-call only once every job in the batch is cancelled
+            for job in jobs:
+                _settle(job, error=err)
+            return
         except Exception as err:
             if len(jobs) == 1:
                 _settle(jobs[0], error=err)
