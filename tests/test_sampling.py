@@ -134,17 +134,31 @@ def test_batched_greedy_decoding_equals_one_row_at_a_time(tiny_model, byte_token
     ]
     stop = {model.cfg.tokens.im_end_id}
 
-    def answers(samples):
+    def answers(samples, limit=6, on_token=None):
         batch = build_batch(samples, model.cfg.tokens, model.cfg.vae)
         latents = model.encode_latents(batch.visuals)
         embeds = model.embed_sequence(
             batch.input_ids, batch.blocks, model.embed_blocks(latents, torch.ones(len(latents)))
         )
-        return decode_batch(model, embeds, batch.position_ids, batch.layout, 6, stop)
+        return decode_batch(model, embeds, batch.position_ids, batch.layout, limit, stop, on_token)
 
     together = answers(questions)
     assert together == [answers([q])[0] for q in questions]
     assert all(len(a) == 6 for a in together)
+    # one limit per row: each row is its own answer cut at its own limit
+    assert answers(questions, [2, 6]) == [together[0][:2], together[1]]
+    assert answers(questions, [0, 3]) == [[], together[1][:3]]
+    with pytest.raises(ValueError, match="3 token limits for 2 prompts"):
+        answers(questions, [1, 2, 3])
+    steps = []
+    answers(questions, 6, lambda: steps.append(1))
+    assert len(steps) == 5  # after every token but the last (then every row is done)
+
+    def stop_now():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        answers(questions, 6, stop_now)
 
 
 def test_sampling_with_and_without_prefix_reuse_agree(tiny_model, byte_tokenizer):

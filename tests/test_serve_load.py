@@ -172,13 +172,16 @@ def chat(url: str, text: str, **fields) -> httpx.Response:
 
 def test_greedy_chats_share_one_batched_call(pipe):
     texts = ["hello", "what shape is red?", "a much longer question about circles and squares"]
+    limits = [6, 3, 8]
     with BackgroundServer(create_app(pipe, ServeConfig(**BASE))) as server:
         worker = server.app.state.tuna.worker
         gate = close_gate(server)
         with ThreadPoolExecutor(4) as pool:
             greedy = []
-            for i, text in enumerate(texts):
-                greedy.append(pool.submit(chat, server.url, text, stop=["zz"] if i == 1 else None))
+            for i, text in enumerate(texts):  # different token limits share the batch too
+                greedy.append(
+                    pool.submit(chat, server.url, text, stop=["zz"] if i == 1 else None, max_tokens=limits[i])
+                )
                 wait_queued(server, i + 1)
             sampled = pool.submit(chat, server.url, "hello", temperature=0.8, seed=1)  # decodes alone
             wait_queued(server, 4)
@@ -188,9 +191,10 @@ def test_greedy_chats_share_one_batched_call(pipe):
             assert sampled.result(timeout=60).status_code == 200
         assert [r.status_code for r in replies] == [200] * 3
         assert worker.batches_run - before == 1 and worker.largest_batch == 3
-        for reply, text in zip(replies, texts):
-            alone = pipe.chat([{"role": "user", "content": text}], max_new_tokens=6)
+        for reply, text, limit in zip(replies, texts, limits):
+            alone = pipe.chat([{"role": "user", "content": text}], max_new_tokens=limit)
             assert reply.json()["choices"][0]["message"]["content"] == alone
+            assert reply.json()["usage"]["completion_tokens"] <= limit
 
 
 def test_a_full_queue_answers_503_with_retry_after(pipe):

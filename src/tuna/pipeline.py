@@ -6,7 +6,7 @@ encode → denoise → decode steps (`tuna.sampling`). It alone handles device a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,15 +194,21 @@ class TunaPipeline:
         return self.answer_batch([self.message_segments(m, frames) for m in conversations], max_new_tokens)
 
     @torch.no_grad()
-    def answer_batch(self, samples: Sequence[Sequence[Segment]], max_new_tokens: int = 256) -> list[str]:
-        """`chat_batch` for conversations already turned into segments (`message_segments`)."""
+    def answer_batch(
+        self,
+        samples: Sequence[Sequence[Segment]],
+        max_new_tokens: int | Sequence[int] = 256,
+        on_token: Callable[[], None] | None = None,
+    ) -> list[str]:
+        """`chat_batch` for conversations already turned into segments (`message_segments`); the token
+        limit is one for all or one per conversation; `on_token()` runs after each step (it may raise)."""
         if not samples:
             return []
         batch = build_batch(samples, self.cfg.tokens, self.cfg.vae).to(self.device)
         model = self.model
         embeds = model.embed_clean(batch)
         stop = {self.cfg.tokens.im_end_id, self.cfg.tokens.pad_id}
-        ids = decode_batch(model, embeds, batch.position_ids, batch.layout, max_new_tokens, stop)
+        ids = decode_batch(model, embeds, batch.position_ids, batch.layout, max_new_tokens, stop, on_token)
         return [self.tokenizer.decode(row, skip_special_tokens=True) for row in ids]
 
     # ------------------------------------------------------------------ generation

@@ -6,7 +6,7 @@ layout mask), and each row's new tokens continue that row's own positions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -91,20 +91,29 @@ def decode_batch(
     prefix_embeds: torch.Tensor,
     position_ids: torch.Tensor,
     layout: TokenLayout,
-    max_new_tokens: int,
+    max_new_tokens: int | Sequence[int],
     stop_ids: set[int],
+    on_token: Callable[[], None] | None = None,
 ) -> list[list[int]]:
-    """Greedy answers for B prompts at once; each row ends at (and excludes) its first stop token."""
+    """Greedy answers for B prompts at once; each row ends at (and excludes) its first stop token, or
+    after its own token limit (`max_new_tokens`: one for all rows, or one per row). `on_token()` runs
+    after each decoding step; an exception it raises stops the decode."""
     rows = prefix_embeds.shape[0]
+    limits = [max_new_tokens] * rows if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    if len(limits) != rows:
+        raise ValueError(f"got {len(limits)} token limits for {rows} prompts")
     answers: list[list[int]] = [[] for _ in range(rows)]
-    done = [False] * rows
-    for token in generate_tokens(model, prefix_embeds, position_ids, layout, max_new_tokens):
+    done = [limit <= 0 for limit in limits]
+    for token in generate_tokens(model, prefix_embeds, position_ids, layout, max(limits, default=0)):
         for r, t in enumerate(token.tolist()):
             if not done[r]:
                 if t in stop_ids:
                     done[r] = True
                 else:
                     answers[r].append(t)
+                    done[r] = len(answers[r]) >= limits[r]
         if all(done):
             break
+        if on_token is not None:
+            on_token()
     return answers

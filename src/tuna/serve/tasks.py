@@ -119,16 +119,21 @@ class ChatJob(Job):
         return segments, prompt_tokens
 
     def batch_key(self) -> tuple | None:
-        # Greedy answers without streaming do not depend on their neighbours: those batch together.
-        # Streaming and sampled answers decode alone (token-by-token callbacks, per-request RNG).
+        # Greedy answers without streaming do not depend on their neighbours: those batch together,
+        # whatever their token limits and media. Streaming and sampled answers decode alone
+        # (token-by-token callbacks, per-request RNG).
         if self.emit is not None or self.temperature != 0.0:
             return None
-        return ("chat", self.max_tokens, self.video_frames)
+        return ("chat",)
 
     @classmethod
     def run_batch(cls, pipe, jobs: Sequence[ChatJob]) -> list[ChatResult]:
         prepared = [job.prepare(pipe) for job in jobs]
-        answers = pipe.answer_batch([segments for segments, _ in prepared], jobs[0].max_tokens)
+        answers = pipe.answer_batch(
+            [segments for segments, _ in prepared],
+            [job.max_tokens for job in jobs],
+            on_token=until_all_cancelled(jobs),
+        )
         results = []
         for job, (_, tokens), raw in zip(jobs, prepared, answers):
             stop = StopFilter(job.stops)
@@ -201,10 +206,11 @@ class GenerateJob(Job):
         return split_by_job(images, jobs)
 
 
-def until_all_cancelled(jobs: Sequence[Job]) -> Callable[[int, int], None]:
-    """A denoising step callback that stops a batched call once no job in it wants its result."""
+def until_all_cancelled(jobs: Sequence[Job]) -> Callable[..., None]:
+    """A step callback (denoising or decoding) that stops a batched call once no job in it wants its
+    result."""
 
-    def on_step(done: int, total: int) -> None:
+    def on_step(*_: int) -> None:
         if all(job.cancelled.is_set() for job in jobs):
             raise JobCancelled
 
