@@ -65,6 +65,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write scores here")
     p.add_argument("--report", type=Path, help="write an HTML report into this directory")
     p.set_defaults(func=run_shapes)
+    d = kinds.add_parser(
+        "diagnose",
+        help="T2I diagnosis: the VAE's ceiling, the flow head's denoising error, resampling from partly "
+        "noised true latents (tuna.bench.diagnose)",
+    )
+    d.add_argument("--model", type=Path, required=True, help="model directory")
+    d.add_argument("--n", type=int, default=40, help="T2I test scenes")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--size", type=int, default=128, help="image side (multiple of 16)")
+    d.add_argument("--steps", type=int, default=40, help="Euler steps for a full t = 0 → 1 resampling")
+    d.add_argument("--cfg", type=float, default=7.5, help="text guidance")
+    d.set_defaults(func=run_diagnose)
     return p
 
 
@@ -113,4 +125,17 @@ def run_shapes(args: argparse.Namespace) -> int:
         write_json(args.json, results, meta)
     if args.report:
         print(f"report: {write_html(args.report, results, meta)}", file=sys.stderr)
+    return 0
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    from tuna.bench.diagnose import diagnose, prompt_velocity
+    from tuna.pipeline import TunaPipeline
+
+    pipe = TunaPipeline.from_pretrained(args.model)
+    items = build_items("t2i", args.seed, args.n, WorldConfig(height=args.size, width=args.size))
+    prompts = [it.prompt for it in items]
+    guided, conditional = prompt_velocity(pipe, prompts, args.cfg), prompt_velocity(pipe, prompts, 1.0)
+    found = diagnose(pipe.model.vae, guided, items, args.steps, args.seed, conditional=conditional)
+    print(found.table())
     return 0
