@@ -1,8 +1,8 @@
 """A bounded job queue and the single thread that owns the model.
 
 One thread runs every forward pass: on a few CPU cores (or one GPU) parallel forwards only contend for
-the same compute, and one owner needs no locks around the model. Compatible image-generation or edit
-jobs (equal size, steps, guidance, ...) waiting in the queue are merged into one batched call.
+the same compute, and one owner needs no locks around the model. Compatible jobs waiting in the queue
+(image generation or edits with equal size, steps, guidance, ...; greedy chats) share one batched call.
 """
 
 from __future__ import annotations
