@@ -131,6 +131,22 @@ def test_stop_filter_cuts_at_stop_strings_across_pieces():
     assert "".join(keep.feed(p) for p in ["aE", "Nb"]) + keep.flush() == "aENb" and not keep.stopped
 
 
+def test_usage_never_counts_more_tokens_than_were_allowed():
+    # A random model's bytes may not be UTF-8: each comes back as U+FFFD, which a byte-level tokenizer
+    # re-encodes as 3 tokens; usage must still stay within max_tokens.
+    from tuna.serve.tasks import ChatJob
+
+    class BytePipe:
+        def encode(self, text):
+            return list(text.encode())
+
+    job = ChatJob(deadline=0.0, max_tokens=4)
+    result = job.result(BytePipe(), 7, "\ufffd" * 4, "\ufffd" * 4, stopped=False)
+    assert (result.completion_tokens, result.finish_reason) == (4, "length")
+    short = job.result(BytePipe(), 7, "ab", "ab", stopped=False)
+    assert (short.completion_tokens, short.finish_reason) == (2, "stop")
+
+
 def test_image_generation_equals_the_pipeline(pipe, client):
     result = client.images.generate(
         prompt="a red square", size="64x48", n=2, extra_body={"steps": 2, "seed": 7, "guidance": 3.0}

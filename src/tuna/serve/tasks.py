@@ -142,10 +142,12 @@ class ChatJob(Job):
         return results
 
     def result(self, pipe, prompt_tokens: int, raw: str, text: str, stopped: bool) -> ChatResult:
-        # the pipeline yields text, not ids: re-encoding is the token count (exact for the common case)
-        generated = len(pipe.encode(raw))
+        # The pipeline yields text, not ids: re-encoding is the token count, exact for valid UTF-8. A
+        # byte-level tokenizer re-encodes each U+FFFD (an invalid byte) as 3 tokens, so never report
+        # more than the decode could have made.
+        generated = min(len(pipe.encode(raw)), self.max_tokens)
         finish = "length" if not stopped and generated >= self.max_tokens else "stop"
-        return ChatResult(text, prompt_tokens, len(pipe.encode(text)), finish)
+        return ChatResult(text, prompt_tokens, min(len(pipe.encode(text)), generated), finish)
 
     def run(self, pipe) -> ChatResult:
         segments, prompt_tokens = self.prepare(pipe)
