@@ -15,16 +15,16 @@ encoding of a render that satisfies the prompt):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from PIL import Image
 
 from tuna.bench.items import T2IItem, render_truth
 from tuna.bench.score_gen import score_image
+from tuna.media import image_to_pixels, pixels_to_images
 from tuna.sampling.flow import VelocityFn, denoise, get_noise, guidance
+from tuna.sampling.visual import guided_velocity
 
 NOISE_LEVELS = (0.0, 0.01, 0.07)
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -51,11 +51,8 @@ class Diagnosis:
 
 def true_latents(vae, items: Sequence[T2IItem]) -> torch.Tensor:
     """(n, C, 1, h, w) normalised latents of each item's ground-truth render."""
-    pixels = [
-        torch.from_numpy(np.asarray(render_truth(it).convert("RGB"), dtype=np.float32) / 127.5 - 1)
-        for it in items
-    ]
-    batch = torch.stack(pixels).permute(0, 3, 1, 2)[:, :, None]
+    renders = [render_truth(it) for it in items]
+    batch = torch.stack([image_to_pixels(im, target=im.width, multiple=16) for im in renders])
     with torch.no_grad():
         return vae.encode(batch.to(vae.dtype)).float()
 
@@ -63,9 +60,9 @@ def true_latents(vae, items: Sequence[T2IItem]) -> torch.Tensor:
 def satisfied(vae, items: Sequence[T2IItem], latents: torch.Tensor) -> float:
     """The share of decoded latents whose picture satisfies its item's prompt (the bench's scorer)."""
     with torch.no_grad():
-        pixels = vae.decode(latents.to(vae.dtype)).float()[:, :, 0]
-    images = ((pixels.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-    return sum(score_image(it.spec, Image.fromarray(im)) >= 1.0 for it, im in zip(items, images)) / len(items)
+        pixels = vae.decode(latents.to(vae.dtype))
+    images = [pixels_to_images(p)[0] for p in pixels]
+    return sum(score_image(it.spec, im) >= 1.0 for it, im in zip(items, images)) / len(items)
 
 
 def denoising_error(
@@ -117,23 +114,13 @@ def diagnose(
     return Diagnosis(len(items), ceiling, errors, resampled)
 
 
-def prompt_velocity(
-    pipe, prompts: Sequence[str], cfg_scale: float
-) -> Callable[[torch.Tensor, float], torch.Tensor]:
-    """The pipeline's guided T2I velocity for these prompts (row i ↔ prompt i), prompts cached once."""
-    from tuna.sampling.visual import PrefixCache, block_velocity
-
-    model, n = pipe.model, len(prompts)
+def prompt_velocity(pipe, prompts: Sequence[str], cfg_scale: float) -> VelocityFn:
+    """The velocity `pipe.generate` samples these prompts with (row i ↔ prompt i; guided unless
+    cfg_scale is 1), prompts cached once."""
     rows = [pipe.prompt_segments(p) for p in prompts]
-    if cfg_scale != 1.0:
-        rows += [pipe.prompt_segments("")] * n
-    prefix = PrefixCache(model, rows)
-
-    @torch.no_grad()
-    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
-        if cfg_scale == 1.0:
-            return block_velocity(model, prefix, x, t)
-        v = block_velocity(model, prefix, x.repeat(2, 1, 1, 1, 1), t)
-        return guidance(v[:n], v[n:], cfg_scale)
-
-    return velocity
+    if cfg_scale == 1.0:
+        return torch.no_grad()(guided_velocity(pipe.model, rows, lambda v: v, len(rows)))
+    n = len(rows)
+    rows += [pipe.prompt_segments("")] * n
+    combine = lambda v: guidance(v[:n], v[n:], cfg_scale)  # noqa: E731
+    return torch.no_grad()(guided_velocity(pipe.model, rows, combine, n))

@@ -18,7 +18,7 @@ from tuna.model.masks import TokenLayout
 from tuna.model.noise import schedule_shift
 from tuna.model.rope import visual_block_positions
 from tuna.model.tuna import visual_token_index
-from tuna.sampling.flow import StepCallback, denoise, get_noise, get_schedule, guidance
+from tuna.sampling.flow import StepCallback, VelocityFn, denoise, get_noise, get_schedule, guidance
 from tuna.sequence import Segment, Text, Visual, build_batch
 
 
@@ -101,6 +101,29 @@ def recompute_velocity(model, rows: Sequence[Sequence[Segment]], x: torch.Tensor
     return v.float().reshape(len(rows), f, h, w, c).permute(0, 4, 1, 2, 3)
 
 
+def guided_velocity(
+    model,
+    rows: Sequence[Sequence[Segment]],
+    combine: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    reuse_prefix: bool = True,
+) -> VelocityFn:
+    """The guided velocity of n latents: `rows` holds g groups of n prompts each (e.g. [cond…, uncond…]),
+    all evaluated in one forward; `combine` maps the (g·n, C, f, h, w) velocities to the n guided ones."""
+    if len(rows) % n:
+        raise ValueError(f"{len(rows)} prompt rows do not split into groups of {n}")
+    groups = len(rows) // n
+    prefix = PrefixCache(model, rows) if reuse_prefix else None
+
+    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+        x = x.repeat(groups, 1, 1, 1, 1)
+        if prefix is None:  # the official code's way: the whole sequence, every step
+            return combine(recompute_velocity(model, rows, x, t))
+        return combine(block_velocity(model, prefix, x, t))
+
+    return velocity
+
+
 def solve(
     model,
     rows: Sequence[Sequence[Segment]],
@@ -114,25 +137,10 @@ def solve(
     reuse_prefix: bool = True,
     on_step: StepCallback | None = None,
 ) -> torch.Tensor:
-    """Denoise len(seeds) latents; `rows` are the prompts, grouped by guidance role.
-
-    `rows` holds g groups of len(seeds) prompts each (e.g. [cond…, uncond…]); every step evaluates all
-    of them in one forward, and `combine` maps the (g·n, C, f, h, w) velocities to the n guided ones.
-    """
-    n = len(seeds)
-    if len(rows) % n:
-        raise ValueError(f"{len(rows)} prompt rows do not split into groups of {n}")
-    groups = len(rows) // n
-    prefix = PrefixCache(model, rows) if reuse_prefix else None
+    """Denoise len(seeds) latents; `rows` are the prompts, grouped by guidance role (`guided_velocity`)."""
+    velocity = guided_velocity(model, rows, combine, len(seeds), reuse_prefix)
     shape = (model.cfg.latent_channels, *grid)
     x = torch.cat([get_noise((1, *shape), seed, device=model_device(model)) for seed in seeds])  # fp32
-
-    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
-        x = x.repeat(groups, 1, 1, 1, 1)
-        if prefix is None:  # the official code's way: the whole sequence, every step
-            return combine(recompute_velocity(model, rows, x, t))
-        return combine(block_velocity(model, prefix, x, t))
-
     if shift is None:  # the shift the model was trained with for this many tokens
         shift = schedule_shift(model.cfg.noise, math.prod(grid))
     return denoise(velocity, x, get_schedule(steps, shift), solver, progress, on_step)
