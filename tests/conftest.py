@@ -3,6 +3,8 @@ import torch
 
 from tuna.config import get_preset
 
+pytest_plugins = ["serve_helpers"]  # the serve tests' pipe / server / client fixtures
+
 
 @pytest.fixture(autouse=True)
 def _deterministic():

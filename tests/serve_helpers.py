@@ -6,12 +6,15 @@ import base64
 import io
 
 import httpx
+import openai
+import pytest
 import torch
 from PIL import Image
 
 from tuna.config import get_preset
 from tuna.model.tuna import TunaModel
 from tuna.pipeline import TunaPipeline
+from tuna.serve import ServeConfig, create_app
 from tuna.serve.background import BackgroundServer
 from tuna.tokenizer import small_tokenizer
 
@@ -51,3 +54,21 @@ def data_url(data: bytes, mime="image/png") -> str:
 
 def post(server: BackgroundServer, path: str, **kwargs) -> httpx.Response:
     return httpx.post(f"{server.url}{path}", timeout=60, **kwargs)
+
+
+# Fixtures of the serve tests (registered for every test module by conftest's `pytest_plugins`; a module
+# that defines its own `pipe` or `server` uses that one). Module scope: one model and server per file.
+@pytest.fixture(scope="module")
+def pipe():
+    return tiny_pipe()
+
+
+@pytest.fixture(scope="module")
+def server(pipe):
+    with BackgroundServer(create_app(pipe, ServeConfig(**CONFIG))) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server):
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)

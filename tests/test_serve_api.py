@@ -14,28 +14,12 @@ import openai
 import pytest
 from PIL import Image
 
-from serve_helpers import CONFIG, data_url, png_bytes, post, tiny_pipe
+from serve_helpers import CONFIG, data_url, png_bytes, post
 from tuna.media import write_video
 from tuna.serve import ServeConfig, create_app
 from tuna.serve.background import BackgroundServer
 from tuna.serve.cli import config_from_args, register
 from tuna.serve.tasks import StopFilter
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return tiny_pipe()
-
-
-@pytest.fixture(scope="module")
-def server(pipe):
-    with BackgroundServer(create_app(pipe, ServeConfig(**CONFIG))) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server):
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)
 
 
 def decoded(b64: str) -> np.ndarray:

@@ -17,17 +17,11 @@ import openai
 import pytest
 from PIL import Image
 
-from serve_helpers import tiny_pipe
 from tuna.serve import ServeConfig, create_app
 from tuna.serve.background import BackgroundServer
 from tuna.serve.tasks import Job
 
 BASE = dict(model_id="tiny", default_steps=2, max_steps=8, max_image_side=128, default_max_tokens=8)
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return tiny_pipe()
 
 
 @dataclass

@@ -9,7 +9,7 @@ import openai
 import pytest
 from PIL import Image
 
-from serve_helpers import CONFIG, png_bytes, post, tiny_pipe
+from serve_helpers import CONFIG, png_bytes, post
 from tuna.data.formats import open_video
 from tuna.media import write_video
 from tuna.serve import ServeConfig, create_app
@@ -18,22 +18,6 @@ from tuna.serve.background import BackgroundServer
 # The openai client marks its videos methods deprecated (OpenAI's hosted Sora API is closing); the API
 # shape is what we implement, and the client is still the easiest way to call it.
 sora_client = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return tiny_pipe()
-
-
-@pytest.fixture(scope="module")
-def server(pipe):
-    with BackgroundServer(create_app(pipe, ServeConfig(**CONFIG))) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server):
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)
 
 
 @sora_client
