@@ -251,3 +251,15 @@ def test_bf16_pipeline_runs(pipe):
     image = bf16.generate("a red circle", 32, 32, steps=2)
     assert image.size == (32, 32)
     assert isinstance(bf16.chat([{"role": "user", "content": "hi"}], max_new_tokens=2), str)
+
+
+def test_stream_keeps_an_unfinished_character_at_the_end(pipe, monkeypatch):
+    # The answer's last token is the first byte of a two-byte character that never completes: the stream
+    # holds it back waiting for the rest, and must still show it (as U+FFFD) once the answer ends.
+    ids = pipe.tokenizer.encode("ok é", add_special_tokens=False)
+    ids = ids[:-1]  # drop é's second byte (a byte-level tokenizer: one id per byte)
+    expected = pipe.tokenizer.decode(ids, skip_special_tokens=True)
+    assert expected.endswith("\ufffd")
+    monkeypatch.setattr("tuna.pipeline.stream_text", lambda *args, **kwargs: iter(ids))
+    segments = pipe.message_segments([{"role": "user", "content": "hi"}], video_frames=5)
+    assert "".join(pipe.answer_stream(segments, max_new_tokens=len(ids))) == expected

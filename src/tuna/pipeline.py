@@ -178,6 +178,10 @@ class TunaPipeline:
             if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
                 yield text[len(emitted) :]
                 emitted = text
+        # An answer may end inside a character that never completes: show its "\ufffd" as `chat` does.
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if len(text) > len(emitted):
+            yield text[len(emitted) :]
 
     def chat(self, messages: Sequence[dict[str, Any]], **kwargs) -> str:
         return "".join(self.chat_stream(messages, **kwargs))
