@@ -166,7 +166,7 @@ def test_trains_on_every_format_skipping_bad_records(dataset, tmp_path, caplog):
     assert all(np.isfinite(r["loss"]) for r in rows)
     warnings = [r.getMessage() for r in caplog.records]
     assert rows[-1]["bad_records"] == len(warnings) > 0
-    assert any("t2i.jsonl:3" in w for w in warnings) and all("bad records so far" in w for w in warnings)
+    assert any("t2i.jsonl:3" in w for w in warnings) and all("skipping bad record" in w for w in warnings)
     state = torch.load(next((tmp_path / "run" / "checkpoints").glob("*.pt")), weights_only=True)["data"]
     assert all(c > 0 for c in state["cursors"]), "every source was trained on"
 
@@ -241,3 +241,73 @@ def test_shapes_und_cycles_image_questions_captions_and_video_questions(byte_tok
     # every task's samples are taken in order, none twice
     assert {t: sorted(i) for t, i in seen.items()} == {t: list(range(len(i))) for t, i in seen.items()}
     assert set(seen) == {"vqa", "caption", "video_qa"}
+
+
+def _same_samples(a, b) -> bool:
+    """Two lists of samples (lists of segments) hold the same texts and the same media."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if [type(s) for s in x] != [type(s) for s in y]:
+            return False
+        for s, t in zip(x, y):
+            if isinstance(s, Text) and (s.ids != t.ids or s.supervised != t.supervised):
+                return False
+            if isinstance(s, Visual) and (s.noisy != t.noisy or not torch.equal(s.pixels, t.pixels)):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_prefetched_steps_are_the_steps_loaded_in_process(dataset, workers):
+    # Loading moves to worker processes; which samples each step holds, the records read and skipped
+    # (bad ones included), and the data position a checkpoint saves must not change.
+    from tuna.config import get_preset
+    from tuna.data.pipeline import build_stream
+    from tuna.data.prefetch import prefetched_steps
+    from tuna.tokenizer import small_tokenizer
+
+    cfg = _cfg(dataset, max_bad_fraction=0.5)
+    tokenizer = small_tokenizer()
+    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    tiny = get_preset("tiny")
+
+    def stream():
+        return build_stream(cfg.data.mixture, cfg.data, encode, tiny.tokens, tiny.vae, seed=3)
+
+    reference, expected = stream(), []
+    for step in range(2, 7):  # a resumed run: the position after steps 0–1 first
+        if step == 2:
+            reference.micro_batches(0, [0, 1], 8)
+            reference.micro_batches(1, [0, 1], 8)
+            start = dataclasses.replace(reference.state, cursors=list(reference.state.cursors))
+        batches, read, bad = reference.micro_batches(step, [1], 8)
+        expected.append(
+            (batches, read, bad, list(reference.state.cursors), list(reference.state.bad_by_source))
+        )
+    assert sum(e[2] for e in expected) > 0, "the steps must include bad records"
+
+    ahead = stream()
+    ahead.load_state(start.to_dict())
+    loaded = prefetched_steps(ahead, 2, 7, [1], 8, workers)
+    for step, (batches, read, bad, cursors, bad_by_source) in zip(range(2, 7), expected):
+        got = next(loaded)
+        ahead.consume(got)
+        assert got.step == step and (got.read, got.bad) == (read, bad)
+        assert all(_same_samples(g, e) for g, e in zip(got.batches, batches)) and len(got.batches) == 1
+        assert ahead.state.cursors == cursors and ahead.state.bad_by_source == bad_by_source
+    assert next(loaded, None) is None
+
+
+def test_training_with_loading_workers_equals_training_without(dataset, tmp_path):
+    from tuna.train.loop import train
+
+    rows = {}
+    for workers in (0, 2):
+        cfg = _cfg(dataset, max_bad_fraction=0.5, workers=workers)
+        rows[workers] = train(dataclasses.replace(cfg, save_every=2), tmp_path / f"w{workers}")
+    assert [r["loss"] for r in rows[0]] == [r["loss"] for r in rows[2]]
+    assert rows[0][-1]["bad_records"] == rows[2][-1]["bad_records"] > 0
+    saved = [torch.load(tmp_path / f"w{w}" / "checkpoints" / "step_00000002.pt", weights_only=True)["data"]
+             for w in (0, 2)]  # fmt: skip
+    assert saved[0] == saved[1]

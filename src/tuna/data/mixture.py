@@ -68,6 +68,18 @@ class DataState:
         }
 
 
+@dataclass
+class LoadedStep:
+    """One step's micro-batches for this process, with what loading them read and skipped."""
+
+    step: int
+    batches: list[list[list[Segment]]]
+    read: int
+    bad: int
+    bad_by_source: list[int]
+    cursors: list[int] | None = None  # the data position after this step (set by a prefetcher)
+
+
 class DataStream:
     def __init__(
         self,
@@ -104,13 +116,15 @@ class DataStream:
             )
         ]
 
-    def plan(self, step: int) -> list[tuple[int, int]]:
-        """(entry, cursor) for each of the step's global samples; advances the cursors (every process)."""
+    def plan(self, step: int, cursors: list[int] | None = None) -> list[tuple[int, int]]:
+        """(entry, cursor) for each of the step's global samples; advances `cursors` (default: the
+        stream's own position; every process advances it alike)."""
+        cursors = self.state.cursors if cursors is None else cursors
         plan = []
         for j in range(self.global_batch):
             e = self.choose(step, step * self.global_batch + j)
-            plan.append((e, self.state.cursors[e]))
-            self.state.cursors[e] += 1
+            plan.append((e, cursors[e]))
+            cursors[e] += 1
         return plan
 
     def _record_index(self, entry: int, cursor: int) -> tuple[int, int]:
@@ -128,7 +142,8 @@ class DataStream:
     # ------------------------------------------------------------------ loading
 
     def load(self, entry: int, cursor: int) -> tuple[list[Segment], int, int]:
-        """The sample at (entry, cursor): (segments, records read, bad records skipped)."""
+        """The sample at (entry, cursor): (segments, records read, bad records skipped). A pure function
+        of its arguments (worker processes call it: see tuna.data.prefetch)."""
         src = self.entries[entry].source
         for attempt in range(MAX_RETRIES):
             index, epoch = self._record_index(entry, cursor + attempt)
@@ -137,9 +152,7 @@ class DataStream:
                 self._check_length(segments, entry, index)
                 return segments, attempt + 1, attempt
             except BadRecord as err:
-                self.state.bad_by_source[entry] += 1
-                log.warning("skipping bad record %s: %s (bad records so far in this process: %d)",
-                            err.where, err.reason, sum(self.state.bad_by_source))  # fmt: skip
+                log.warning("skipping bad record %s: %s", err.where, err.reason)
         raise TooManyBadRecords(
             f"{MAX_RETRIES} consecutive bad records in data source {self.entries[entry].name}"
         )
@@ -157,16 +170,30 @@ class DataStream:
         self, step: int, micro_ids: list[int], micro_batch: int
     ) -> tuple[list[list[list[Segment]]], int, int]:
         """This process's micro-batches of `step` (by global micro-batch number); plus read / bad counts."""
-        plan = self.plan(step)
-        batches, read, bad = [], 0, 0
+        loaded = self.load_step(step, self.plan(step), micro_ids, micro_batch)
+        self.state.bad_by_source = [a + b for a, b in zip(self.state.bad_by_source, loaded.bad_by_source)]
+        return loaded.batches, loaded.read, loaded.bad
+
+    def load_step(
+        self, step: int, plan: list[tuple[int, int]], micro_ids: list[int], micro_batch: int
+    ) -> LoadedStep:
+        """Load this process's share of a planned step; touches no state (worker processes run it)."""
+        batches, read, bad, bad_by_source = [], 0, 0, [0] * len(self.entries)
         for m in micro_ids:
             samples = []
             for entry, cursor in plan[m * micro_batch : (m + 1) * micro_batch]:
                 segments, r, b = self.load(entry, cursor)
                 samples.append(segments)
                 read, bad = read + r, bad + b
+                bad_by_source[entry] += b
             batches.append(samples)
-        return batches, read, bad
+        return LoadedStep(step, batches, read, bad, bad_by_source)
+
+    def consume(self, loaded: LoadedStep) -> None:
+        """Take a prefetched step as this process's data position (`tuna.data.prefetch`)."""
+        if loaded.cursors is not None:
+            self.state.cursors = list(loaded.cursors)
+        self.state.bad_by_source = [a + b for a, b in zip(self.state.bad_by_source, loaded.bad_by_source)]
 
     def account(self, read: int, bad: int) -> None:
         """Add this step's (process-summed) counts and stop when the bad share passes the bound."""

@@ -55,6 +55,9 @@ class DataConfig:
     cond_dropout: float = 0.1  # share of generation samples trained without their condition (for CFG)
     max_bad_fraction: float = 0.05  # stop when more than this share of records read so far were bad…
     bad_grace: int = 50  # …once at least this many records have been read
+    # Processes loading the next steps' samples while the model trains (None: 0 on the CPU, whose cores
+    # run the model; up to 8 beside a GPU). Which samples a run sees does not depend on it.
+    workers: int | None = None
 
 
 @dataclass(frozen=True)

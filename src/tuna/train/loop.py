@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from tuna.data.pipeline import build_stream
+from tuna.data.prefetch import default_workers, prefetched_steps
 from tuna.train.build import build_model, build_model_on_meta, materialize
 from tuna.train.checkpoint import FORMATS, clean_partial, latest_checkpoint, load_checkpoint, save_checkpoint
 from tuna.train.config import TrainConfig
@@ -106,11 +107,15 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
         else contextlib.nullcontext()
     )
     rows = []
+    workers = default_workers(d.device) if cfg.data.workers is None else cfg.data.workers
+    steps_data = prefetched_steps(stream, start, cfg.steps, mine, cfg.data.micro_batch, workers)
     try:
         for step in range(start, cfg.steps):
             began = time.perf_counter()
             trained.train()
-            batches, read, bad = stream.micro_batches(step, mine, cfg.data.micro_batch)
+            loaded = next(steps_data)
+            stream.consume(loaded)
+            batches, read, bad = loaded.batches, loaded.read, loaded.bad
             sums, tokens = dict.fromkeys(objective.terms, 0.0), 0
             for m, samples in zip(mine, batches):
                 batch, n_tokens = objective.batch(samples, d.device)
@@ -145,6 +150,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
             if cfg.sample_every and done % cfg.sample_every == 0 and cfg.stage > 0:
                 write_samples(model, trained, out / "samples" / f"step_{done:08d}", d)
     finally:
+        steps_data.close()  # stops the loading workers
         logger.close()
 
     stats_images = []
