@@ -62,6 +62,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--text-cfg", type=float, default=5.0, help="text guidance for editing (--model)")
     p.add_argument("--image-cfg", type=float, default=1.5, help="image guidance for editing (--model)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (--model; fp32 on any device)")
     p.add_argument("--json", type=Path, help="write scores here")
     p.add_argument("--report", type=Path, help="write an HTML report into this directory")
     p.set_defaults(func=run_shapes)
@@ -76,6 +77,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument("--size", type=int, default=128, help="image side (multiple of 16)")
     d.add_argument("--steps", type=int, default=40, help="Euler steps for a full t = 0 → 1 resampling")
     d.add_argument("--cfg", type=float, default=7.5, help="text guidance")
+    d.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     d.set_defaults(func=run_diagnose)
     return p
 
@@ -96,6 +98,7 @@ def run_shapes(args: argparse.Namespace) -> int:
                 "text_cfg": args.text_cfg,
                 "image_cfg": args.image_cfg,
             },
+            args.device,
         )
         if args.model is not None
         else make_control(args.control, [it for v in items.values() for it in v], args.seed)
@@ -132,10 +135,12 @@ def run_diagnose(args: argparse.Namespace) -> int:
     from tuna.bench.diagnose import diagnose, prompt_velocity
     from tuna.pipeline import TunaPipeline
 
-    pipe = TunaPipeline.from_pretrained(args.model)
+    pipe = TunaPipeline.from_pretrained(args.model, device=args.device)
     items = build_items("t2i", args.seed, args.n, WorldConfig(height=args.size, width=args.size))
     prompts = [it.prompt for it in items]
     guided, conditional = prompt_velocity(pipe, prompts, args.cfg), prompt_velocity(pipe, prompts, 1.0)
-    found = diagnose(pipe.model.vae, guided, items, args.steps, args.seed, conditional=conditional)
+    found = diagnose(
+        pipe.model.vae, guided, items, args.steps, args.seed, conditional=conditional, device=pipe.device
+    )
     print(found.table())
     return 0

@@ -49,12 +49,12 @@ class Diagnosis:
         return "\n".join(lines)
 
 
-def true_latents(vae, items: Sequence[T2IItem]) -> torch.Tensor:
+def true_latents(vae, items: Sequence[T2IItem], device: torch.device | str = "cpu") -> torch.Tensor:
     """(n, C, 1, h, w) normalised latents of each item's ground-truth render."""
     renders = [render_truth(it) for it in items]
     batch = torch.stack([image_to_pixels(im, target=im.width, multiple=16) for im in renders])
     with torch.no_grad():
-        return vae.encode(batch.to(vae.dtype)).float()
+        return vae.encode(batch.to(device, vae.dtype)).float()
 
 
 def satisfied(vae, items: Sequence[T2IItem], latents: torch.Tensor) -> float:
@@ -96,15 +96,18 @@ def diagnose(
     times: Sequence[float] = TIMES,
     start_times: Sequence[float] = START_TIMES,
     conditional: VelocityFn | None = None,
+    device: torch.device | str = "cpu",
 ) -> Diagnosis:
     """`velocity(x, t)` is the velocity the model samples with for the items' prompts (row i for item
-    i, guided); `conditional` the unguided one the denoising error is measured on (default: `velocity`)."""
-    x1 = true_latents(vae, items)
-    x0 = torch.cat([get_noise((1, *x1.shape[1:]), seed + i) for i in range(len(items))])
+    i, guided); `conditional` the unguided one the denoising error is measured on (default: `velocity`);
+    `device` the one the VAE and the velocities run on."""
+    x1 = true_latents(vae, items, device)  # on the model's device; every random draw is made on the CPU
+    x0 = torch.cat([get_noise((1, *x1.shape[1:]), seed + i, device=x1.device) for i in range(len(items))])
     generator = torch.Generator().manual_seed(seed)
     ceiling = {}
     for r in noise_levels:
-        noisy = x1 + torch.randn(x1.shape, generator=generator) * float(r * x1.var()) ** 0.5
+        noise = torch.randn(x1.shape, generator=generator).to(x1.device)
+        noisy = x1 + noise * float(r * x1.var()) ** 0.5
         ceiling[r] = satisfied(vae, items, noisy)
     resampled = {
         t0: satisfied(vae, items, resample(velocity, x1, x0, t0, max(1, round(steps * (1 - t0)))))

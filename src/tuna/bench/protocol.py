@@ -31,7 +31,7 @@ class TunaTasks(Protocol):
         ...
 
 
-def load_tasks(model_dir: str | Path, sampling: dict | None = None) -> TunaTasks:
+def load_tasks(model_dir: str | Path, sampling: dict | None = None, device: str = "cpu") -> TunaTasks:
     """Load a trained model from `model_dir` through `tuna.pipeline.TunaPipeline.from_pretrained`, wrapped in
     `PipelineTasks` (the pipeline's own methods take one item per call)."""
     path = Path(model_dir)
@@ -46,4 +46,4 @@ def load_tasks(model_dir: str | Path, sampling: dict | None = None) -> TunaTasks
         ) from err
     from tuna.bench.pipeline_tasks import PipelineTasks
 
-    return PipelineTasks(TunaPipeline.from_pretrained(path), sampling)
+    return PipelineTasks(TunaPipeline.from_pretrained(path, device=device), sampling)
