@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# tuna-shapes on one GPU: the stages of scripts/train_tuna_shapes.sh with the budget a GPU allows (one
+# uninterrupted stage 0; stages 1–3 at 4× the batch and many more steps), then ShapesBench on the GPU.
+#   bash scripts/train_tuna_shapes_gpu.sh [RUN_DIR] [key=value ...]     (key=value: passed to every stage)
+# Running it again continues: a finished stage (its final/ exists) is skipped and an interrupted one
+# resumes from its last checkpoint (saved every SAVE_EVERY steps), so it may run in slices under a time
+# limit. Step counts come from STAGE0_STEPS, STAGE1_STEPS, STAGE2_STEPS, STAGE3_STEPS; BENCH_N=0 skips
+# the benchmark. The result is RUN_DIR/stage3/final, its scores RUN_DIR/shapesbench.json.
+set -euo pipefail
+run=${1:-runs/tuna-shapes-gpu}
+shift || true
+tuna=${TUNA:-.venv/bin/tuna}
+device=${DEVICE:-cuda}
+batch=${BATCH:-64}
+
+stage() { # NAME PRESET STEPS [key=value ...]
+  local name=$1 preset=$2 steps=$3
+  shift 3
+  if [ -d "$run/$name/final" ]; then
+    echo "$name: finished earlier ($run/$name/final)"
+    return
+  fi
+  "$tuna" train "$preset" --out "$run/$name" --steps "$steps" --save-every "${SAVE_EVERY:-500}" --resume "$@"
+}
+
+big=(data.global_batch="$batch" data.micro_batch="$batch")
+stage stage0 shapes_stage0_vae "${STAGE0_STEPS:-10000}" "$@"
+stage stage1 shapes_stage1 "${STAGE1_STEPS:-400}" init="$run/stage0/final" "${big[@]}" "$@"
+stage stage2 shapes_stage2 "${STAGE2_STEPS:-8000}" init="$run/stage1/final" "${big[@]}" optim.warmup_steps=400 "$@"
+stage stage3 shapes_stage3 "${STAGE3_STEPS:-1000}" init="$run/stage2/final" "${big[@]}" "$@"
+if [ "${BENCH_N:-200}" -gt 0 ]; then
+  "$tuna" bench shapes --model "$run/stage3/final" --n "${BENCH_N:-200}" --device "$device" \
+    --json "$run/shapesbench.json"
+fi
+echo "final model: $run/stage3/final"
