@@ -204,3 +204,27 @@ def test_a_runs_noise_schedule_replaces_the_models_and_is_saved(tmp_path):
     assert build_model(again).cfg.noise == wanted
     train(again, tmp_path / "b")
     assert TunaModel.from_pretrained(tmp_path / "b" / "final").cfg.noise == wanted
+
+
+def test_trainable_flow_head_fine_tunes_generation_and_leaves_understanding_untouched(tmp_path):
+    from tuna.model.tuna import TunaModel
+    from tuna.train.loop import train
+
+    base = replace(
+        get_train_preset("tiny"),
+        steps=1,
+        data=replace(get_train_preset("tiny").data, global_batch=2, micro_batch=2),
+    )
+    train(base, tmp_path / "a")
+    tuned = with_overrides(
+        base, [f"init={tmp_path / 'a' / 'final'}", "tokenizer=checkpoint", "trainable=flow_head"]
+    )
+    assert tuned.trainable == ("flow_head",)
+    train(replace(tuned, steps=2), tmp_path / "b")
+    before, after = (TunaModel.from_pretrained(tmp_path / d / "final") for d in ("a", "b"))
+    changed = {n for n, p in after.named_parameters() if not torch.equal(p, before.get_parameter(n))}
+    assert changed and all(n.startswith("flow_head.") for n in changed)
+    with pytest.raises(ValueError, match="unknown model parts"):
+        train(replace(tuned, trainable=("lm_head",)), tmp_path / "bad")
+    with pytest.raises(ValueError, match="stages 1-3"):
+        train(replace(get_train_preset("tiny_stage0_vae"), trainable=("flow_head",)), tmp_path / "bad0")

@@ -64,6 +64,9 @@ class DataConfig:
 class TrainConfig:
     name: str = "custom"
     stage: int = 2  # 0: VAE (+ stats); 1–3: the paper's stages (see tuna.train.freeze)
+    # The model parts this run trains instead of its stage's (stages 1–3; tuna.train.freeze.MODEL_PARTS),
+    # e.g. trainable=flow_head fine-tunes generation and leaves every understanding answer unchanged.
+    trainable: tuple[str, ...] | None = None
     model: str = "tiny"  # TunaConfig preset used when `init` is not given
     init: str | None = None  # a Tuna checkpoint directory (save_pretrained) to start from
     # Stage-1 initialisation from public checkpoints (TunaModel.from_components), when all three are set.

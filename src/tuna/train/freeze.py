@@ -19,11 +19,22 @@ TRAINABLE_MODULES: dict[int, tuple[str, ...]] = {
 }
 
 
-def apply_freezing(model: nn.Module, stage: int) -> list[str]:
-    """Set requires_grad per the stage's plan; return the names of the trainable parameters."""
+MODEL_PARTS = ("encoder", "connector", "time_token", "decoder", "flow_head")
+
+
+def apply_freezing(model: nn.Module, stage: int, parts: tuple[str, ...] | None = None) -> list[str]:
+    """Set requires_grad per the stage's plan, or to `parts` when given (a run's `trainable`: e.g.
+    ("flow_head",) fine-tunes generation alone, leaving understanding bit-identical); return the names
+    of the trainable parameters."""
     if stage not in TRAINABLE_MODULES:
         raise ValueError(f"unknown training stage {stage}; expected one of {sorted(TRAINABLE_MODULES)}")
-    prefixes = tuple(f"{m}." for m in TRAINABLE_MODULES[stage])
+    if parts is not None:
+        if stage == 0:
+            raise ValueError("trainable= applies to stages 1-3; stage 0 trains the VAE (see vae_train)")
+        unknown = [p for p in parts if p not in MODEL_PARTS]
+        if unknown or not parts:
+            raise ValueError(f"trainable: unknown model parts {unknown}; expected some of {MODEL_PARTS}")
+    prefixes = tuple(f"{m}." for m in (TRAINABLE_MODULES[stage] if parts is None else parts))
     trainable = []
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith(prefixes))

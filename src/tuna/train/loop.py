@@ -69,7 +69,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
     # Stage 0 trains only the VAE, and exports the rest of the model as it was: it keeps a real model.
     on_meta = d.world > 1 and cfg.stage > 0
     model, full_state = build_model_on_meta(cfg, d) if on_meta else (build_model(cfg), None)
-    apply_freezing(model, cfg.stage)
+    apply_freezing(model, cfg.stage, cfg.trainable)
     objective = (
         VAEObjective(model, cfg.vae_kl_weight, cfg.vae_train)
         if cfg.stage == 0

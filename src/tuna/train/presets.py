@@ -262,6 +262,14 @@ def _shapes_stage3() -> TrainConfig:
     )
 
 
+def _shapes_generation() -> TrainConfig:
+    # A generation-only fine-tune of a finished model (init=…): the flow head alone learns T2I, editing
+    # and T2V, so every understanding answer (VQA, captions, video questions) stays exactly as it was.
+    mixture = (MixEntry("t2i", 0.55), MixEntry("edit", 0.3), MixEntry("video", 0.15))
+    return replace(_shapes_stage3(), name="shapes_generation", steps=2800, trainable=("flow_head",),
+                   optim=OptimConfig(lr=5e-4, warmup_steps=50), data=replace(_SHAPES_DATA, mixture=mixture))  # fmt: skip
+
+
 PRESETS = {
     "stage0_vae": _stage0_vae,
     "stage1": _stage1,
@@ -281,6 +289,7 @@ PRESETS = {
     "shapes_stage2": _shapes_stage2,
     "shapes_stage3": _shapes_stage3,
     "shapes_vae_decoder": _shapes_vae_decoder,
+    "shapes_generation": _shapes_generation,
 }
 
 
