@@ -142,8 +142,8 @@ class DataStream:
     # ------------------------------------------------------------------ loading
 
     def load(self, entry: int, cursor: int) -> tuple[list[Segment], int, int]:
-        """The sample at (entry, cursor): (segments, records read, bad records skipped). A pure function
-        of its arguments (worker processes call it: see tuna.data.prefetch)."""
+        """The sample at (entry, cursor): (segments, records read, bad records skipped). It changes no
+        state (worker processes call it: see tuna.data.prefetch)."""
         src = self.entries[entry].source
         for attempt in range(MAX_RETRIES):
             index, epoch = self._record_index(entry, cursor + attempt)
@@ -170,8 +170,8 @@ class DataStream:
         self, step: int, micro_ids: list[int], micro_batch: int
     ) -> tuple[list[list[list[Segment]]], int, int]:
         """This process's micro-batches of `step` (by global micro-batch number); plus read / bad counts."""
-        loaded = self.load_step(step, self.plan(step), micro_ids, micro_batch)
-        self.state.bad_by_source = [a + b for a, b in zip(self.state.bad_by_source, loaded.bad_by_source)]
+        loaded = self.load_step(step, self.plan(step), micro_ids, micro_batch)  # plan() moved the position
+        self.consume(loaded)
         return loaded.batches, loaded.read, loaded.bad
 
     def load_step(
@@ -190,7 +190,8 @@ class DataStream:
         return LoadedStep(step, batches, read, bad, bad_by_source)
 
     def consume(self, loaded: LoadedStep) -> None:
-        """Take a prefetched step as this process's data position (`tuna.data.prefetch`)."""
+        """Count a loaded step's bad records; a prefetched one (`tuna.data.prefetch`) also sets the data
+        position to the end of that step."""
         if loaded.cursors is not None:
             self.state.cursors = list(loaded.cursors)
         self.state.bad_by_source = [a + b for a, b in zip(self.state.bad_by_source, loaded.bad_by_source)]
