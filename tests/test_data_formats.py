@@ -276,11 +276,10 @@ def test_prefetched_steps_are_the_steps_loaded_in_process(dataset, workers):
         return build_stream(cfg.data.mixture, cfg.data, encode, tiny.tokens, tiny.vae, seed=3)
 
     reference, expected = stream(), []
-    for step in range(2, 7):  # a resumed run: the position after steps 0–1 first
-        if step == 2:
-            reference.micro_batches(0, [0, 1], 8)
-            reference.micro_batches(1, [0, 1], 8)
-            start = dataclasses.replace(reference.state, cursors=list(reference.state.cursors))
+    reference.micro_batches(0, [0, 1], 8)  # a resumed run: it starts from the position after steps 0–1
+    reference.micro_batches(1, [0, 1], 8)
+    start = reference.state.to_dict()
+    for step in range(2, 7):
         batches, read, bad = reference.micro_batches(step, [1], 8)
         expected.append(
             (batches, read, bad, list(reference.state.cursors), list(reference.state.bad_by_source))
@@ -288,7 +287,7 @@ def test_prefetched_steps_are_the_steps_loaded_in_process(dataset, workers):
     assert sum(e[2] for e in expected) > 0, "the steps must include bad records"
 
     ahead = stream()
-    ahead.load_state(start.to_dict())
+    ahead.load_state(start)
     loaded = prefetched_steps(ahead, 2, 7, [1], 8, workers)
     for step, (batches, read, bad, cursors, bad_by_source) in zip(range(2, 7), expected):
         got = next(loaded)

@@ -159,7 +159,7 @@ class TunaPipeline:
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
         stop = {self.cfg.tokens.im_end_id, self.cfg.tokens.pad_id}
         ids: list[int] = []
-        emitted = ""
+        text = emitted = ""
         for token in stream_text(
             model,
             embeds,
@@ -179,7 +179,6 @@ class TunaPipeline:
                 yield text[len(emitted) :]
                 emitted = text
         # An answer may end inside a character that never completes: show its "\ufffd" as `chat` does.
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
         if len(text) > len(emitted):
             yield text[len(emitted) :]
 

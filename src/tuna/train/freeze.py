@@ -19,7 +19,7 @@ TRAINABLE_MODULES: dict[int, tuple[str, ...]] = {
 }
 
 
-MODEL_PARTS = ("encoder", "connector", "time_token", "decoder", "flow_head")
+MODEL_PARTS = TRAINABLE_MODULES[2]  # every part a run may train (stage 2 trains them all)
 
 
 def apply_freezing(model: nn.Module, stage: int, parts: tuple[str, ...] | None = None) -> list[str]:
