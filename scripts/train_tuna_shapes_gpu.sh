@@ -5,7 +5,8 @@
 # Running it again continues: a finished stage (its final/ exists) is skipped and an interrupted one
 # resumes from its last checkpoint (saved every SAVE_EVERY steps), so it may run in slices under a time
 # limit. Step counts come from STAGE0_STEPS, STAGE1_STEPS, STAGE2_STEPS, STAGE3_STEPS; BENCH_N=0 skips
-# the benchmark. The result is RUN_DIR/stage3/final, its scores RUN_DIR/shapesbench.json.
+# the benchmark. The result is RUN_DIR/stage3/final, its scores RUN_DIR/shapesbench.json, and its
+# understanding diagnosis (answer surprisal, attribute probes) RUN_DIR/diagnose_understanding.txt.
 set -euo pipefail
 run=${1:-runs/tuna-shapes-gpu}
 shift || true
@@ -31,5 +32,8 @@ stage stage3 shapes_stage3 "${STAGE3_STEPS:-1000}" init="$run/stage2/final" "${b
 if [ "${BENCH_N:-200}" -gt 0 ]; then
   "$tuna" bench shapes --model "$run/stage3/final" --n "${BENCH_N:-200}" --device "$device" \
     --json "$run/shapesbench.json"
+  # Whether the encoder learnt shape (what limits the CPU-trained model's understanding; see its card).
+  "$tuna" bench diagnose --task understanding --model "$run/stage3/final" --n "${BENCH_N:-200}" \
+    --device "$device" | tee "$run/diagnose_understanding.txt"
 fi
 echo "final model: $run/stage3/final"

@@ -40,6 +40,7 @@ def test_gpu_recipe_trains_every_stage_benchmarks_and_continues(tmp_path):
         assert (run / stage / "final" / "model.safetensors").is_file(), stage
     scores = json.loads((run / "shapesbench.json").read_text())
     assert scores["meta"]["model"] == str(run / "stage3" / "final")
+    assert "attribute probes" in (run / "diagnose_understanding.txt").read_text()
 
     again = run_script(run, BENCH_N="0")  # all finished: nothing retrains
     assert again.count("finished earlier") == 4

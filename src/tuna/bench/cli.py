@@ -68,13 +68,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.set_defaults(func=run_shapes)
     d = kinds.add_parser(
         "diagnose",
-        help="T2I diagnosis: the VAE's ceiling, the flow head's denoising error, resampling from partly "
-        "noised true latents (tuna.bench.diagnose)",
+        help="where a model fails: T2I (the VAE's ceiling, the flow head's denoising error, resampling from "
+        "partly noised true latents; tuna.bench.diagnose) or understanding (answer surprisal per question "
+        "kind, linear attribute probes of the latents and the encoder; tuna.bench.understand)",
     )
+    d.add_argument("--task", choices=("t2i", "understanding"), default="t2i")
     d.add_argument("--model", type=Path, required=True, help="model directory")
-    d.add_argument("--n", type=int, default=40, help="T2I test scenes")
+    d.add_argument(
+        "--n", type=int, default=40,
+        help="T2I test scenes; understanding: items per QA task (VQA, video QA) and probe test scenes "
+        "(3n train scenes)",
+    )  # fmt: skip
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--size", type=int, default=128, help="image side (multiple of 16)")
+    d.add_argument("--frames", type=int, default=17, help="video frames of video questions (1 + 4k)")
     d.add_argument("--steps", type=int, default=40, help="Euler steps for a full t = 0 → 1 resampling")
     d.add_argument("--cfg", type=float, default=7.5, help="text guidance")
     d.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
@@ -135,7 +142,11 @@ def run_diagnose(args: argparse.Namespace) -> int:
     from tuna.bench.diagnose import diagnose, prompt_velocity
     from tuna.pipeline import TunaPipeline
 
+    if args.n < 1:
+        raise ValueError(f"--n must be positive, got {args.n}")
     pipe = TunaPipeline.from_pretrained(args.model, device=args.device)
+    if args.task == "understanding":
+        return run_understanding(pipe, args)
     items = build_items("t2i", args.seed, args.n, WorldConfig(height=args.size, width=args.size))
     prompts = [it.prompt for it in items]
     guided, conditional = prompt_velocity(pipe, prompts, args.cfg), prompt_velocity(pipe, prompts, 1.0)
@@ -143,4 +154,23 @@ def run_diagnose(args: argparse.Namespace) -> int:
         pipe.model.vae, guided, items, args.steps, args.seed, conditional=conditional, device=pipe.device
     )
     print(found.table())
+    return 0
+
+
+def run_understanding(pipe, args: argparse.Namespace) -> int:
+    from tuna.bench.understand import UnderstandingDiagnosis, attribute_probes, surprisal_by_kind
+    from tuna.data.shapes.world import ShapesWorld
+
+    world = WorldConfig(height=args.size, width=args.size, frames=args.frames)
+    surprisal = {
+        task: surprisal_by_kind(pipe, build_items(task, args.seed, args.n, world), args.frames)
+        for task in ("vqa", "video_qa")
+    }
+    scenes = {
+        split: [ShapesWorld(args.seed, split, world).sample("vqa", i) for i in range(count)]
+        for split, count in (("train", 3 * args.n), ("test", args.n))
+    }
+    split = {k: ([pipe.image_visual(s.image) for s in v], [s.scene for s in v]) for k, v in scenes.items()}
+    probes, objects = attribute_probes(pipe.model, split["train"], split["test"])
+    print(UnderstandingDiagnosis(surprisal, probes, objects).table())
     return 0
