@@ -159,8 +159,8 @@ def probe_accuracy(
     mean, std = x_train.mean(0), x_train.std(0) + 1e-5
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     classes = int(max(y_train.max(), y_test.max())) + 1
-    torch.manual_seed(0)
-    with torch.enable_grad():
+    with torch.random.fork_rng(), torch.enable_grad():  # seeded, leaving the caller's RNG as it was
+        torch.manual_seed(0)
         probe = (
             torch.nn.Sequential(
                 torch.nn.Linear(x_train.shape[1], hidden), torch.nn.GELU(), torch.nn.Linear(hidden, classes)
@@ -183,9 +183,10 @@ def attribute_probes(
     model, train: tuple[list, list[Scene]], test: tuple[list, list[Scene]], batch_size: int = 32
 ) -> tuple[dict[str, dict[str, float]], tuple[int, int]]:
     """(attribute → reader → accuracy, (train objects, test objects)); train/test: (visuals, scenes)."""
-    untrained = RepresentationEncoder(model.cfg.encoder, model.cfg.latent_channels)
-    torch.manual_seed(0)
-    untrained.init_weights()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        untrained = RepresentationEncoder(model.cfg.encoder, model.cfg.latent_channels)
+        untrained.init_weights()
     untrained.to(next(model.encoder.parameters()).device).eval()
     encoders = {"encoder": model.encoder, "untrained encoder": untrained}
     split = []
