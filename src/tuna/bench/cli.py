@@ -70,7 +70,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "diagnose",
         help="where a model fails: T2I (the VAE's ceiling, the flow head's denoising error, resampling from "
         "partly noised true latents; tuna.bench.diagnose) or understanding (answer surprisal per question "
-        "kind, linear attribute probes of the latents and the encoder; tuna.bench.understand)",
+        "kind, attribute probes of the latents and the encoder; tuna.bench.understand)",
     )
     d.add_argument("--task", choices=("t2i", "understanding"), default="t2i")
     d.add_argument("--model", type=Path, required=True, help="model directory")
