@@ -5,6 +5,7 @@ import pytest
 from tuna.data.shapes import ShapesWorld, WorldConfig, palette
 from tuna.data.shapes.geometry import layout_ok, scene_relations
 from tuna.data.shapes.scene import Scene, SceneObject
+from tuna.data.shapes.text import RELATION_ANSWERS
 from tuna.data.shapes.video import frame_scenes
 
 N = 36
@@ -113,6 +114,19 @@ def test_vqa_answers_are_balanced_and_true():
     assert by_kind["count"] == Counter({"1": 6, "2": 6, "3": 6, "4": 6})
     assert by_kind["color"] == Counter({c: 3 for c in palette.COLORS})
     assert set(by_kind) == {"existence", "count", "color", "shape", "position", "describe"}
+
+
+def test_crowded_main_objects_are_placed_again_not_raised():
+    # Train sample 14,734 (seed 0, 128²) put its two position objects where its two large distractors could
+    # not fit; it raised "could not place" and stopped a training run at step 921. It now re-places all.
+    s = ShapesWorld(0, "train").sample("vqa", 14734)
+    q = s.qa[0]
+    assert q.kind == "position" and len(s.scene.objects) == 4 and layout_ok(s.scene)
+    a, b = (o for o in s.scene.objects if o.name in q.question)
+    first, second = sorted((a, b), key=lambda o: q.question.index(o.name))
+    assert scene_relations(first, second, s.scene.height, s.scene.width) == {
+        next(r for r, word in RELATION_ANSWERS.items() if word == q.answer)
+    }
 
 
 def test_conversation_form():
