@@ -187,7 +187,8 @@ def attribute_probes(
         torch.manual_seed(0)
         untrained = RepresentationEncoder(model.cfg.encoder, model.cfg.latent_channels)
         untrained.init_weights()
-    untrained.to(next(model.encoder.parameters()).device).eval()
+    reference = next(model.encoder.parameters())
+    untrained.to(reference.device, reference.dtype).eval()
     encoders = {"encoder": model.encoder, "untrained encoder": untrained}
     split = []
     for visuals, scenes in (train, test):
