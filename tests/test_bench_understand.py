@@ -41,15 +41,15 @@ def pipe(tmp_path_factory):
 
 def test_answer_surprisal_is_the_models_own_loss_summed_over_the_answer(pipe):
     items = build_items("vqa", 0, 4, WORLD)[:3] + build_items("video_qa", 0, 1, WORLD)
-    together = answer_surprisal(pipe, items, video_frames=5, batch_size=3)  # a padded batch, then one
+    together = answer_surprisal(pipe, items, batch_size=3)  # a padded batch, then one
     for item, nats in zip(items, together):
-        batch = build_batch([qa_segments(pipe, item, 5)], pipe.cfg.tokens, pipe.cfg.vae)
+        batch = build_batch([qa_segments(pipe, item)], pipe.cfg.tokens, pipe.cfg.vae)
         with torch.no_grad():
             mean_ce = float(pipe.model(batch)["text"])  # training loss: mean CE over supervised tokens
         answer_tokens = len(pipe.encode(item.answer))
         assert batch.num_supervised_tokens == answer_tokens  # the answer alone is scored, no end token
         assert nats == pytest.approx(mean_ce * answer_tokens, rel=1e-4)
-    by_kind = surprisal_by_kind(pipe, items, video_frames=5)
+    by_kind = surprisal_by_kind(pipe, items)
     assert sum(count for _, count in by_kind.values()) == sum(it.kind in ANSWER_SPACES for it in items)
 
 

@@ -142,35 +142,39 @@ def run_diagnose(args: argparse.Namespace) -> int:
     from tuna.bench.diagnose import diagnose, prompt_velocity
     from tuna.pipeline import TunaPipeline
 
-    if args.n < 1:
-        raise ValueError(f"--n must be positive, got {args.n}")
+    # Items first: a bad --n or size is reported before the model's slow load.
+    world = WorldConfig(height=args.size, width=args.size, frames=args.frames)
+    tasks = ("vqa", "video_qa") if args.task == "understanding" else ("t2i",)
+    items = {task: build_items(task, args.seed, args.n, world) for task in tasks}
     pipe = TunaPipeline.from_pretrained(args.model, device=args.device)
     if args.task == "understanding":
-        return run_understanding(pipe, args)
-    items = build_items("t2i", args.seed, args.n, WorldConfig(height=args.size, width=args.size))
-    prompts = [it.prompt for it in items]
+        return run_understanding(pipe, items, world, args.seed)
+    prompts = [it.prompt for it in items["t2i"]]
     guided, conditional = prompt_velocity(pipe, prompts, args.cfg), prompt_velocity(pipe, prompts, 1.0)
     found = diagnose(
-        pipe.model.vae, guided, items, args.steps, args.seed, conditional=conditional, device=pipe.device
+        pipe.model.vae,
+        guided,
+        items["t2i"],
+        args.steps,
+        args.seed,
+        conditional=conditional,
+        device=pipe.device,
     )
     print(found.table())
     return 0
 
 
-def run_understanding(pipe, args: argparse.Namespace) -> int:
+def run_understanding(pipe, items: dict[str, list], world: WorldConfig, seed: int) -> int:
     from tuna.bench.understand import UnderstandingDiagnosis, attribute_probes, surprisal_by_kind
     from tuna.data.shapes.world import ShapesWorld
 
-    world = WorldConfig(height=args.size, width=args.size, frames=args.frames)
-    surprisal = {
-        task: surprisal_by_kind(pipe, build_items(task, args.seed, args.n, world), args.frames)
-        for task in ("vqa", "video_qa")
-    }
-    scenes = {
-        split: [ShapesWorld(args.seed, split, world).sample("vqa", i) for i in range(count)]
-        for split, count in (("train", 3 * args.n), ("test", args.n))
-    }
-    split = {k: ([pipe.image_visual(s.image) for s in v], [s.scene for s in v]) for k, v in scenes.items()}
-    probes, objects = attribute_probes(pipe.model, split["train"], split["test"])
+    surprisal = {task: surprisal_by_kind(pipe, task_items) for task, task_items in items.items()}
+    # Probes: fitted on 3n train-split scenes, scored on the n VQA items' own (test-split) scenes.
+    train = [ShapesWorld(seed, "train", world).sample("vqa", i) for i in range(3 * len(items["vqa"]))]
+    probes, objects = attribute_probes(
+        pipe.model,
+        ([pipe.image_visual(s.image) for s in train], [s.scene for s in train]),
+        ([pipe.image_visual(it.media) for it in items["vqa"]], [it.scene for it in items["vqa"]]),
+    )
     print(UnderstandingDiagnosis(surprisal, probes, objects).table())
     return 0

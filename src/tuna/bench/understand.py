@@ -83,22 +83,23 @@ class UnderstandingDiagnosis:
 # ------------------------------------------------------------------------------------- surprisal
 
 
-def qa_segments(pipe, item: QAItem, video_frames: int):
-    """The chat prompt for the item's question, then its answer as the only supervised text."""
-    media = item.media
-    visual = pipe.video_visual(media, video_frames) if isinstance(media, list) else pipe.image_visual(media)
-    prompt = pipe.conversation([("user", [visual, item.question])])
+def qa_segments(pipe, item: QAItem):
+    """The chat prompt the bench's `chat` builds for the item (`pipe.message_segments`: media first, then
+    the question; a video at its own frame count), then the answer as the only supervised text."""
+    kind, frames = ("video", len(item.media)) if isinstance(item.media, list) else ("image", None)
+    content = [{"type": kind, kind: item.media}, {"type": "text", "text": item.question}]
+    prompt = pipe.message_segments([{"role": "user", "content": content}], frames or pipe.cfg.video_frames)
     return [*prompt, Text(pipe.encode(item.answer), supervised=True)]
 
 
 @torch.no_grad()
-def answer_surprisal(pipe, items: Sequence[QAItem], video_frames: int, batch_size: int = 8) -> list[float]:
+def answer_surprisal(pipe, items: Sequence[QAItem], batch_size: int = 8) -> list[float]:
     """−log p(answer tokens | prompt) for each item, summed over the answer's tokens (teacher-forced)."""
     model, out = pipe.model, []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        samples = [qa_segments(pipe, it, video_frames) for it in chunk]
-        batch = build_batch(samples, pipe.cfg.tokens, pipe.cfg.vae).to(pipe.device)
+        batch = build_batch([qa_segments(pipe, it) for it in chunk], pipe.cfg.tokens, pipe.cfg.vae)
+        batch = batch.to(pipe.device)
         hidden = model.decoder(
             model.embed_clean(batch), batch.position_ids, model.attention_mask(batch.layout)
         )
@@ -110,10 +111,10 @@ def answer_surprisal(pipe, items: Sequence[QAItem], video_frames: int, batch_siz
     return out
 
 
-def surprisal_by_kind(pipe, items: Sequence[QAItem], video_frames: int) -> dict[str, tuple[float, int]]:
+def surprisal_by_kind(pipe, items: Sequence[QAItem]) -> dict[str, tuple[float, int]]:
     scored = [it for it in items if it.kind in ANSWER_SPACES]  # captions have no answer space
     by_kind: dict[str, list[float]] = defaultdict(list)
-    for it, nats in zip(scored, answer_surprisal(pipe, scored, video_frames)):
+    for it, nats in zip(scored, answer_surprisal(pipe, scored)):
         by_kind[it.kind].append(nats)
     return {kind: (sum(v) / len(v), len(v)) for kind, v in by_kind.items()}
 
@@ -128,7 +129,7 @@ def object_features(
 
     latents (n, C, 1, h, w); tokens: reader → (n, h·w, D) encoder outputs of the same latents.
     """
-    _, channels, _, h, w = latents.shape
+    h, w = latents.shape[-2:]
     padded = F.pad(latents[:, :, 0], (1, 1, 1, 1))  # (n, C, h + 2, w + 2): every cell has 8 neighbours
     feats: dict[str, list[torch.Tensor]] = defaultdict(list)
     labels: dict[str, list[int]] = defaultdict(list)
