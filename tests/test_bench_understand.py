@@ -49,8 +49,27 @@ def test_answer_surprisal_is_the_models_own_loss_summed_over_the_answer(pipe):
         answer_tokens = len(pipe.encode(item.answer))
         assert batch.num_supervised_tokens == answer_tokens  # the answer alone is scored, no end token
         assert nats == pytest.approx(mean_ce * answer_tokens, rel=1e-4)
-    by_kind = surprisal_by_kind(pipe, items)
+    by_kind, _ = surprisal_by_kind(pipe, items)
     assert sum(count for _, count in by_kind.values()) == sum(it.kind in ANSWER_SPACES for it in items)
+
+
+def test_scene_size_split_groups_colour_and_shape_answers_by_object_count(pipe):
+    items = [it for it in build_items("vqa", 0, 36, WORLD) if it.kind in ("color", "shape", "count")]
+    one = [it for it in items if it.kind != "count" and len(it.scene.objects) == 1]
+    several = [it for it in items if it.kind != "count" and len(it.scene.objects) > 1]
+    assert one and several  # the 36 items hold both sizes, so both groups are checked below
+    by_kind, by_size = surprisal_by_kind(pipe, items)
+    assert set(by_size) <= {"color", "shape"}  # count answers are not split
+    nats = dict(zip(map(id, items), answer_surprisal(pipe, items)))
+    for size, group in (("one object", one), ("several", several)):
+        counted = sum(by_size[kind][size][1] for kind in by_size if size in by_size[kind])
+        assert counted == len(group)
+        for kind in ("color", "shape"):
+            members = [nats[id(it)] for it in group if it.kind == kind]
+            if members:
+                assert by_size[kind][size] == (pytest.approx(sum(members) / len(members)), len(members))
+    for sizes in by_size.values():  # always one object first, then several
+        assert list(sizes) == [size for size in ("one object", "several") if size in sizes]
 
 
 def _scenes(n):
@@ -91,8 +110,14 @@ def test_probes_find_what_is_there_and_not_what_is_not():
 
 
 def test_table_names_each_kind_with_its_chance():
-    table = UnderstandingDiagnosis({"vqa": {"shape": (1.1, 5)}}, {"shape": {"encoder": 0.5}}, (10, 4)).table()
+    table = UnderstandingDiagnosis(
+        {"vqa": {"shape": (1.1, 5)}},
+        {"shape": {"encoder": 0.5}},
+        (10, 4),
+        {"vqa": {"shape": {"one object": (0.2, 2), "several": (1.4, 3)}}},
+    ).table()
     assert f"chance {math.log(3):.3f}" in table and "encoder 0.500" in table and "(chance 0.333)" in table
+    assert "shape by scene size: one object 0.200 (2)  several 1.400 (3)" in table
 
 
 def test_diagnose_understanding_runs_on_a_real_checkpoint(pipe, tmp_path, capsys):
@@ -107,3 +132,4 @@ def test_diagnose_understanding_runs_on_a_real_checkpoint(pipe, tmp_path, capsys
         "vqa: answer surprisal" in out and "attribute probes" in out and "video_qa: answer surprisal" in out
     )
     assert "shape  latent (MLP)" in out and "untrained encoder" in out
+    assert "by scene size:" in out

@@ -168,7 +168,9 @@ def run_understanding(pipe, items: dict[str, list], world: WorldConfig, seed: in
     from tuna.bench.understand import UnderstandingDiagnosis, attribute_probes, surprisal_by_kind
     from tuna.data.shapes.world import ShapesWorld
 
-    surprisal = {task: surprisal_by_kind(pipe, task_items) for task, task_items in items.items()}
+    scored = {task: surprisal_by_kind(pipe, task_items) for task, task_items in items.items()}
+    surprisal = {task: by_kind for task, (by_kind, _) in scored.items()}
+    by_scene_size = {task: by_size for task, (_, by_size) in scored.items()}
     # Probes: fitted on 3n train-split scenes, scored on the n VQA items' own (test-split) scenes.
     train = [ShapesWorld(seed, "train", world).sample("vqa", i) for i in range(3 * len(items["vqa"]))]
     probes, objects = attribute_probes(
@@ -176,5 +178,5 @@ def run_understanding(pipe, items: dict[str, list], world: WorldConfig, seed: in
         ([pipe.image_visual(s.image) for s in train], [s.scene for s in train]),
         ([pipe.image_visual(it.media) for it in items["vqa"]], [it.scene for it in items["vqa"]]),
     )
-    print(UnderstandingDiagnosis(surprisal, probes, objects).table())
+    print(UnderstandingDiagnosis(surprisal, probes, objects, by_scene_size).table())
     return 0

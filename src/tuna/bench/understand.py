@@ -13,6 +13,10 @@ Two measurements on ShapesBench:
   same token from an untrained encoder of the same configuration. A high MLP (a) with linear (b) ≈ (c)
   says the latents carry the attribute and the trained encoder has not made it any easier to read than
   a random one does.
+- **reading or binding**: the colour and shape answers' surprisal split by scene size. With one object
+  in the scene the question needs only that object's attribute read; with several, the model must also
+  find the object the question names. One far below chance and several near ln(objects) is a model that
+  reads the attribute of whatever is there but does not bind it to the named object (a bag of colours).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +48,8 @@ ANSWER_SPACES: dict[str, tuple[str, ...]] = {
     "moving_yes_no": YES_NO,
 }
 ATTRIBUTES: dict[str, tuple[str, ...]] = {"shape": palette.SHAPES, "color": tuple(palette.COLORS)}
+SIZE_SPLIT_KINDS = ("color", "shape")  # one object: reading alone; several: reading and binding
+SCENE_SIZES = ("one object", "several")
 # (name in the table, features read, probe hidden width: 0 is linear). The MLP on the latent says whether
 # the attribute is there at all; the linear probes say how easily a layer reading it can pick it up.
 READERS: tuple[tuple[str, str, int], ...] = (
@@ -59,6 +65,8 @@ class UnderstandingDiagnosis:
     surprisal: dict[str, dict[str, tuple[float, int]]]  # task → kind → (mean nats, items)
     probes: dict[str, dict[str, float]]  # attribute → reader → test accuracy
     probe_objects: tuple[int, int]  # (train, test) objects the probes saw
+    # task → kind → scene size ("one object" / "several") → (mean nats, items); colour and shape only
+    by_scene_size: dict[str, dict[str, dict[str, tuple[float, int]]]] = field(default_factory=dict)
 
     def table(self) -> str:
         lines = []
@@ -69,6 +77,9 @@ class UnderstandingDiagnosis:
                 f"  {kind:<14} {nats:6.3f}  chance {math.log(len(ANSWER_SPACES[kind])):.3f}  ({count} items)"
                 for kind, (nats, count) in kinds.items()
             )
+            for kind, sizes in self.by_scene_size.get(task, {}).items():
+                cells = "  ".join(f"{size} {nats:.3f} ({count})" for size, (nats, count) in sizes.items())
+                lines.append(f"    {kind} by scene size: {cells}")
         train, test = self.probe_objects
         lines.append(
             f"attribute probes (linear unless marked): {train} train-split objects, {test} test-split"
@@ -111,12 +122,26 @@ def answer_surprisal(pipe, items: Sequence[QAItem], batch_size: int = 8) -> list
     return out
 
 
-def surprisal_by_kind(pipe, items: Sequence[QAItem]) -> dict[str, tuple[float, int]]:
+def surprisal_by_kind(
+    pipe, items: Sequence[QAItem]
+) -> tuple[dict[str, tuple[float, int]], dict[str, dict[str, tuple[float, int]]]]:
+    """(kind → (mean nats, items), {colour, shape} → scene size → (mean nats, items))."""
     scored = [it for it in items if it.kind in ANSWER_SPACES]  # captions have no answer space
+    nats = answer_surprisal(pipe, scored)
     by_kind: dict[str, list[float]] = defaultdict(list)
-    for it, nats in zip(scored, answer_surprisal(pipe, scored)):
-        by_kind[it.kind].append(nats)
-    return {kind: (sum(v) / len(v), len(v)) for kind, v in by_kind.items()}
+    by_size: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for it, value in zip(scored, nats):
+        by_kind[it.kind].append(value)
+        if it.kind in SIZE_SPLIT_KINDS:
+            by_size[it.kind][SCENE_SIZES[len(it.scene.objects) > 1]].append(value)
+    ordered = {
+        kind: {size: sizes[size] for size in SCENE_SIZES if size in sizes} for kind, sizes in by_size.items()
+    }
+    return _means(by_kind), {kind: _means(sizes) for kind, sizes in ordered.items()}
+
+
+def _means(groups: dict[str, list[float]]) -> dict[str, tuple[float, int]]:
+    return {key: (sum(v) / len(v), len(v)) for key, v in groups.items()}
 
 
 # ---------------------------------------------------------------------------------------- probes
