@@ -243,6 +243,30 @@ def test_shapes_und_cycles_image_questions_captions_and_video_questions(byte_tok
     assert set(seen) == {"vqa", "caption", "video_qa"}
 
 
+def test_shapes_vqa_turns_ask_more_questions_of_each_image_through_the_data_config(byte_tokenizer):
+    from tuna.config import get_preset
+    from tuna.data.pipeline import build_stream
+    from tuna.train.config import DataConfig, MixEntry
+
+    tiny = get_preset("tiny")
+    encode = lambda text: byte_tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+
+    def first_vqa_sample(turns: int):
+        data = DataConfig(mixture=(MixEntry("und", 1.0),), global_batch=1, micro_batch=1, pack_len=None,
+                          image_size=64, shapes_size=64, video_frames=FRAMES, shapes_vqa_turns=turns)  # fmt: skip
+        (batch,), _, _ = build_stream(
+            data.mixture, data, encode, tiny.tokens, tiny.vae, seed=0
+        ).micro_batches(0, [0], 1)
+        (samples,) = batch
+        return samples
+
+    one, several = first_vqa_sample(1), first_vqa_sample(6)
+    answers = lambda segs: [s.ids for s in segs if isinstance(s, Text) and s.supervised]  # noqa: E731
+    assert len(answers(one)) == 1 < len(answers(several))
+    assert answers(several)[0] == answers(one)[0]  # the balanced first question is unchanged
+    assert sum(isinstance(s, Visual) for s in several) == 1  # one image, encoded once, for every question
+
+
 def _same_samples(a, b) -> bool:
     """Two lists of samples (lists of segments) hold the same texts and the same media."""
     if len(a) != len(b):

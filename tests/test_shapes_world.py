@@ -129,6 +129,19 @@ def test_crowded_main_objects_are_placed_again_not_raised():
     }
 
 
+def test_extra_turns_never_repeat_a_question_and_keep_the_first_sample_as_it_was():
+    # A repeated question would be answered by copying the earlier answer, without looking.
+    many, single = ShapesWorld(0, "train", WorldConfig(vqa_turns=8)), ShapesWorld(0, "train")
+    extra = 0
+    for i in range(30):
+        s, first = many.sample("vqa", i), single.sample("vqa", i)
+        questions = [q.question for q in s.qa]
+        assert len(set(questions)) == len(questions)
+        assert s.qa[0] == first.qa[0] and s.scene == first.scene
+        extra += len(s.qa) - 1
+    assert extra > 60  # most of the 7 extra draws per image are kept
+
+
 def test_conversation_form():
     world = ShapesWorld(0, "train", WorldConfig(vqa_turns=3))
     s = world.sample("vqa", 1)

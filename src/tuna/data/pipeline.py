@@ -24,7 +24,13 @@ def build_stream(
     entries = []
     for m in mixture:
         if m.path is None:
-            source = ShapesSource(m.kind, seed=seed, size=data.shapes_size, frames=data.video_frames)
+            source = ShapesSource(
+                m.kind,
+                seed=seed,
+                size=data.shapes_size,
+                frames=data.video_frames,
+                vqa_turns=data.shapes_vqa_turns,
+            )
             name = f"shapes:{m.kind}"
         else:
             source = open_source(m.path, m.kind)

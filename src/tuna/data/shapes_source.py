@@ -27,12 +27,14 @@ class ShapesSource:
     includes descriptions and video; text is the caption alone, as plain language-model text.
     """
 
-    def __init__(self, kind: str, seed: int, size: int, frames: int):
+    def __init__(self, kind: str, seed: int, size: int, frames: int, vqa_turns: int = 1):
         if kind not in ("t2i", "caption", "und", "edit", "video", "text"):
             raise ValueError(f"the shapes world has no data kind {kind!r}")
         self.kind = kind
         self.world = ShapesWorld(
-            seed=seed, split="train", config=WorldConfig(height=size, width=size, frames=frames)
+            seed=seed,
+            split="train",
+            config=WorldConfig(height=size, width=size, frames=frames, vqa_turns=vqa_turns),
         )
 
     def __len__(self) -> int:

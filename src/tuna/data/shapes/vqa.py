@@ -175,6 +175,7 @@ def make_vqa(ctx: Ctx, turns: int = 1) -> VQASample:
     qa = [first]
     for _ in range(turns - 1):
         extra = derive_qa(ctx, scene, ctx.choice(EXTRA_KINDS))
-        if extra is not None:
+        # A question asked again in the same conversation is answered by copying the earlier answer.
+        if extra is not None and extra.question not in {pair.question for pair in qa}:
             qa.append(extra)
     return VQASample(render(scene, ctx.antialias), scene, tuple(qa))
