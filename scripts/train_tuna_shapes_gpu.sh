@@ -5,7 +5,8 @@
 # Running it again continues: a finished stage (its final/ exists) is skipped and an interrupted one
 # resumes from its last checkpoint (saved every SAVE_EVERY steps), so it may run in slices under a time
 # limit. Step counts come from STAGE0_STEPS, STAGE1_STEPS, STAGE2_STEPS, STAGE3_STEPS; BENCH_N=0 skips
-# the benchmark. The result is RUN_DIR/stage3/final, its scores RUN_DIR/shapesbench.json, and its
+# the benchmark; VQA_TURNS (default 4) sets the questions asked of each VQA image in stages 2–3. The
+# result is RUN_DIR/stage3/final, its scores RUN_DIR/shapesbench.json, and its
 # understanding diagnosis (answer surprisal, attribute probes) RUN_DIR/diagnose_understanding.txt.
 set -euo pipefail
 run=${1:-runs/tuna-shapes-gpu}
@@ -25,10 +26,15 @@ stage() { # NAME PRESET STEPS [key=value ...]
 }
 
 big=(data.global_batch="$batch" data.micro_batch="$batch")
+# VQA_TURNS questions about each encoded image in stages 2–3 (the CPU model asked one): more answers per
+# image, and questions about several objects of one scene, which naming the colours seen cannot all answer
+# (the CPU model's understanding failure: see its card and `tuna bench diagnose --task understanding`).
+asks=(data.shapes_vqa_turns="${VQA_TURNS:-4}")
 stage stage0 shapes_stage0_vae "${STAGE0_STEPS:-10000}" "$@"
 stage stage1 shapes_stage1 "${STAGE1_STEPS:-400}" init="$run/stage0/final" "${big[@]}" "$@"
-stage stage2 shapes_stage2 "${STAGE2_STEPS:-8000}" init="$run/stage1/final" "${big[@]}" optim.warmup_steps=400 "$@"
-stage stage3 shapes_stage3 "${STAGE3_STEPS:-1000}" init="$run/stage2/final" "${big[@]}" "$@"
+stage stage2 shapes_stage2 "${STAGE2_STEPS:-8000}" init="$run/stage1/final" "${big[@]}" "${asks[@]}" \
+  optim.warmup_steps=400 "$@"
+stage stage3 shapes_stage3 "${STAGE3_STEPS:-1000}" init="$run/stage2/final" "${big[@]}" "${asks[@]}" "$@"
 if [ "${BENCH_N:-200}" -gt 0 ]; then
   "$tuna" bench shapes --model "$run/stage3/final" --n "${BENCH_N:-200}" --device "$device" \
     --json "$run/shapesbench.json"

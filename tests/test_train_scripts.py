@@ -41,6 +41,9 @@ def test_gpu_recipe_trains_every_stage_benchmarks_and_continues(tmp_path):
     scores = json.loads((run / "shapesbench.json").read_text())
     assert scores["meta"]["model"] == str(run / "stage3" / "final")
     assert "attribute probes" in (run / "diagnose_understanding.txt").read_text()
+    turns = {s: json.loads((run / s / "train_config.json").read_text())["data"]["shapes_vqa_turns"] for s in
+             ("stage1", "stage2", "stage3")}  # fmt: skip
+    assert turns == {"stage1": 1, "stage2": 4, "stage3": 4}  # stage 1 trains on captions, not questions
 
     again = run_script(run, BENCH_N="0")  # all finished: nothing retrains
     assert again.count("finished earlier") == 4
