@@ -135,11 +135,11 @@ def test_extra_turns_never_repeat_a_question_and_keep_the_first_sample_as_it_was
     extra = 0
     for i in range(30):
         s, first = many.sample("vqa", i), single.sample("vqa", i)
-        questions = [q.question for q in s.qa]
-        assert len(set(questions)) == len(questions)
+        asked = [(q.kind, q.topic) for q in s.qa]  # the same question in another wording counts too
+        assert len(set(asked)) == len(asked) and all(topic for kind, topic in asked if kind != "describe")
         assert s.qa[0] == first.qa[0] and s.scene == first.scene
         extra += len(s.qa) - 1
-    assert extra > 60  # most of the 7 extra draws per image are kept
+    assert extra > 45  # many of the 7 extra draws per image are new questions
 
 
 def test_conversation_form():

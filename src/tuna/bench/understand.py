@@ -129,19 +129,17 @@ def surprisal_by_kind(
     scored = [it for it in items if it.kind in ANSWER_SPACES]  # captions have no answer space
     nats = answer_surprisal(pipe, scored)
     by_kind: dict[str, list[float]] = defaultdict(list)
-    by_size: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    by_size = {kind: {size: [] for size in SCENE_SIZES} for kind in SIZE_SPLIT_KINDS}
     for it, value in zip(scored, nats):
         by_kind[it.kind].append(value)
-        if it.kind in SIZE_SPLIT_KINDS:
+        if it.kind in by_size:
             by_size[it.kind][SCENE_SIZES[len(it.scene.objects) > 1]].append(value)
-    ordered = {
-        kind: {size: sizes[size] for size in SCENE_SIZES if size in sizes} for kind, sizes in by_size.items()
-    }
-    return _means(by_kind), {kind: _means(sizes) for kind, sizes in ordered.items()}
+    return _means(by_kind), {kind: _means(sizes) for kind, sizes in by_size.items() if any(sizes.values())}
 
 
 def _means(groups: dict[str, list[float]]) -> dict[str, tuple[float, int]]:
-    return {key: (sum(v) / len(v), len(v)) for key, v in groups.items()}
+    """key → (mean, count) for each non-empty group, in the groups' order."""
+    return {key: (sum(v) / len(v), len(v)) for key, v in groups.items() if v}
 
 
 # ---------------------------------------------------------------------------------------- probes

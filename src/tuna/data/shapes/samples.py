@@ -6,7 +6,7 @@ training uses (Hugging Face "messages" with an image/video placeholder in the fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
@@ -20,6 +20,9 @@ class QAPair:
     question: str
     answer: str
     kind: str  # question type, e.g. "count"; the scorer groups by it
+    # What is asked about, whatever the wording ("red" for "What shape is the red object?"): two turns of
+    # one conversation with the same kind and topic are the same question.
+    topic: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -30,24 +30,25 @@ def existence_qa(ctx: Ctx, phrase: str, shape_only: bool, answer: str) -> QAPair
         ctx.choice(text.QUESTION_TEMPLATES[key]).format(**{field: text.with_article(phrase)}),
         answer,
         "existence",
+        phrase,
     )
 
 
 def count_qa(ctx: Ctx, shape: str, n: int) -> QAPair:
-    return QAPair(ctx.choice(text.QUESTION_TEMPLATES["count"]).format(shape=shape), str(n), "count")
+    return QAPair(ctx.choice(text.QUESTION_TEMPLATES["count"]).format(shape=shape), str(n), "count", shape)
 
 
 def color_qa(ctx: Ctx, shape: str, color: str) -> QAPair:
-    return QAPair(ctx.choice(text.QUESTION_TEMPLATES["color"]).format(shape=shape), color, "color")
+    return QAPair(ctx.choice(text.QUESTION_TEMPLATES["color"]).format(shape=shape), color, "color", shape)
 
 
 def shape_qa(ctx: Ctx, color: str, shape: str) -> QAPair:
-    return QAPair(ctx.choice(text.QUESTION_TEMPLATES["shape"]).format(color=color), shape, "shape")
+    return QAPair(ctx.choice(text.QUESTION_TEMPLATES["shape"]).format(color=color), shape, "shape", color)
 
 
 def position_qa(ctx: Ctx, a: str, b: str, relation: str) -> QAPair:
     q = ctx.choice(text.QUESTION_TEMPLATES["position"]).format(a=a, b=b)
-    return QAPair(q, text.RELATION_ANSWERS[relation], "position")
+    return QAPair(q, text.RELATION_ANSWERS[relation], "position", f"{a} | {b}")
 
 
 def describe_qa(ctx: Ctx, scene: Scene) -> QAPair:
@@ -175,7 +176,7 @@ def make_vqa(ctx: Ctx, turns: int = 1) -> VQASample:
     qa = [first]
     for _ in range(turns - 1):
         extra = derive_qa(ctx, scene, ctx.choice(EXTRA_KINDS))
-        # A question asked again in the same conversation is answered by copying the earlier answer.
-        if extra is not None and extra.question not in {pair.question for pair in qa}:
+        # A question asked again, in any wording, is answered by copying the earlier answer.
+        if extra is not None and (extra.kind, extra.topic) not in {(pair.kind, pair.topic) for pair in qa}:
             qa.append(extra)
     return VQASample(render(scene, ctx.antialias), scene, tuple(qa))
