@@ -6,8 +6,8 @@
 # resumes from its last checkpoint (saved every SAVE_EVERY steps), so it may run in slices under a time
 # limit. Step counts come from STAGE0_STEPS, STAGE1_STEPS, STAGE2_STEPS, STAGE3_STEPS; BENCH_N=0 skips
 # the benchmark; VQA_TURNS (default 4) sets the questions asked of each VQA image in stages 2–3. The
-# result is RUN_DIR/stage3/final, its scores RUN_DIR/shapesbench.json, and its
-# understanding diagnosis (answer surprisal, attribute probes) RUN_DIR/diagnose_understanding.txt.
+# result is RUN_DIR/stage3/final, its scores RUN_DIR/shapesbench.json, and its understanding diagnosis
+# (answer surprisal, attribute probes, reading vs binding) RUN_DIR/diagnose_understanding.txt.
 set -euo pipefail
 run=${1:-runs/tuna-shapes-gpu}
 shift || true
