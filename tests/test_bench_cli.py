@@ -153,9 +153,11 @@ def test_bench_runs_a_real_checkpoint_end_to_end(tmp_path):
     model.tokenizer = small_tokenizer()
     model.save_pretrained(tmp_path / "ckpt")
     out = tmp_path / "scores.json"
-    argv = ["bench", "shapes", "--model", str(tmp_path / "ckpt"), "--n", "2", "--size", "64", "--frames", "5",
+    # No --size: the bench works at the side the model was trained at (the tiny preset's 64).
+    argv = ["bench", "shapes", "--model", str(tmp_path / "ckpt"), "--n", "2", "--frames", "5",
             "--steps", "2", "--tasks", "t2i,vqa,edit,t2v,video_qa", "--json", str(out)]  # fmt: skip
     assert main(argv) == 0
     scores = json.loads(out.read_text())
+    assert scores["meta"]["size"] == model.cfg.image_size == 64
     assert {"t2i", "vqa", "edit", "t2v", "video_qa"} <= set(scores)
     assert all("overall" in scores[task] for task in ("t2i", "vqa", "edit", "t2v", "video_qa"))

@@ -206,6 +206,21 @@ def test_a_runs_noise_schedule_replaces_the_models_and_is_saved(tmp_path):
     assert TunaModel.from_pretrained(tmp_path / "b" / "final").cfg.noise == wanted
 
 
+def test_a_model_continued_at_another_size_samples_at_that_size_by_default(tmp_path):
+    # The exported config's image_size (the pipeline's default side) follows the data it trained at.
+    from tuna.model.tuna import TunaModel
+    from tuna.train.build import build_model
+    from tuna.train.loop import train
+
+    base = get_train_preset("tiny")
+    cfg = replace(base, steps=1, data=replace(base.data, global_batch=2, micro_batch=2))
+    assert build_model(cfg).cfg.image_size == cfg.data.image_size == 64
+    larger = with_overrides(cfg, ["data.image_size=96", "data.shapes_size=96"])
+    assert build_model(larger).cfg.image_size == 96
+    train(larger, tmp_path / "a")
+    assert TunaModel.from_pretrained(tmp_path / "a" / "final").cfg.image_size == 96
+
+
 def test_trainable_flow_head_fine_tunes_generation_and_leaves_understanding_untouched(tmp_path):
     from tuna.model.tuna import TunaModel
     from tuna.train.loop import train

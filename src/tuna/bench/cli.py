@@ -13,8 +13,17 @@ from tuna.bench.protocol import TunaTasks, load_tasks
 from tuna.bench.report import format_table, write_html, write_json
 from tuna.bench.runner import BenchConfig, run_bench
 from tuna.data.shapes.world import WorldConfig
+from tuna.model.loading import read_config
 
 DEFAULT_N = 120  # items per task: 20 per T2I category / VQA type, 30 per video QA type
+CONTROL_SIZE = 128  # the side controls (no model) render at
+SIZE_HELP = f"image side (multiple of 16; default: the model's own image_size, {CONTROL_SIZE} for controls)"
+
+
+def resolve_size(args: argparse.Namespace) -> None:
+    """--size left out: the side the model was trained at (its config, read without loading weights)."""
+    if args.size is None:
+        args.size = read_config(args.model).image_size if args.model is not None else CONTROL_SIZE
 
 
 def _tasks_arg(text: str) -> list[str]:
@@ -49,7 +58,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--prompts", type=Path, help="JSONL of user generation prompts+specs; scores T2I on them only"
     )
-    p.add_argument("--size", type=int, default=128, help="image side (multiple of 16)")
+    p.add_argument("--size", type=int, default=None, help=SIZE_HELP)
     p.add_argument("--frames", type=int, default=17, help="video frames (1 + 4k)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--steps", type=int, default=50, help="denoising steps (--model)")
@@ -80,7 +89,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "(3n train scenes)",
     )  # fmt: skip
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--size", type=int, default=128, help="image side (multiple of 16)")
+    d.add_argument("--size", type=int, default=None, help=SIZE_HELP)
     d.add_argument("--frames", type=int, default=17, help="video frames of video questions (1 + 4k)")
     d.add_argument("--steps", type=int, default=40, help="Euler steps for a full t = 0 → 1 resampling")
     d.add_argument("--cfg", type=float, default=7.5, help="text guidance")
@@ -90,6 +99,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_shapes(args: argparse.Namespace) -> int:
+    resolve_size(args)
     world = WorldConfig(height=args.size, width=args.size, frames=args.frames)
     if args.prompts is not None:
         items: dict[str, list[BenchItem]] = {"t2i": list(load_prompt_items(args.prompts, args.seed, world))}
@@ -143,6 +153,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     from tuna.pipeline import TunaPipeline
 
     # Items first: a bad --n or size is reported before the model's slow load.
+    resolve_size(args)
     world = WorldConfig(height=args.size, width=args.size, frames=args.frames)
     tasks = ("vqa", "video_qa") if args.task == "understanding" else ("t2i",)
     items = {task: build_items(task, args.seed, args.n, world) for task in tasks}

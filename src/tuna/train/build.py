@@ -38,6 +38,10 @@ def build_model(cfg: TrainConfig) -> TunaModel:
     if cfg.noise is not None:
         # Only the flow-time draw reads it (no weights depend on it); saved with the model for samplers.
         model.cfg = replace(model.cfg, noise=cfg.noise)
+    if cfg.stage > 0 and model.cfg.image_size != cfg.data.image_size:
+        # The model's default side (generation, and the area input images are resized to) becomes the one
+        # it now trains at: a model continued at 256² should sample 256² unless told otherwise.
+        model.cfg = replace(model.cfg, image_size=cfg.data.image_size)
     model.tokenizer = build_tokenizer(cfg.tokenizer, model)
     expected = token_config_from_tokenizer(model.tokenizer)
     if expected != model.cfg.tokens:
