@@ -5,8 +5,9 @@
 # Running it again continues: a finished stage (its final/ exists) is skipped and an interrupted one
 # resumes from its last checkpoint (saved every SAVE_EVERY steps), so it may run in slices under a time
 # limit. Step counts come from STAGE0_STEPS, STAGE1_STEPS, STAGE2_STEPS, STAGE3_STEPS; BENCH_N=0 skips
-# the benchmark; VQA_TURNS (default 4) sets the questions asked of each VQA image in stages 2–3; SIZE
-# (default 256) the canvas side stages 1–3 train at, which the model then samples and is benchmarked at.
+# the benchmark; VQA_TURNS (default 4) sets the questions asked of each VQA image or video in stages
+# 2–3; SIZE (default 256) the canvas side stages 1–3 train at, which the model then samples and is
+# benchmarked at.
 # The result is RUN_DIR/stage3/final, its scores RUN_DIR/shapesbench.json, and its understanding
 # diagnosis (answer surprisal, attribute probes, reading vs binding) RUN_DIR/diagnose_understanding.txt.
 set -euo pipefail
@@ -27,9 +28,10 @@ stage() { # NAME PRESET STEPS [key=value ...]
 }
 
 big=(data.global_batch="$batch" data.micro_batch="$batch")
-# VQA_TURNS questions about each encoded image in stages 2–3 (the CPU model asked one): more answers per
-# image, and questions about several objects of one scene, which naming the colours seen cannot all answer
-# (the CPU model's understanding failure: see its card and `tuna bench diagnose --task understanding`).
+# VQA_TURNS questions about each encoded image or video in stages 2–3 (the CPU model asked one): more
+# answers per encoding, and questions about several objects of one scene, which naming the colours seen
+# cannot all answer (the CPU model's understanding failure: see its card and `tuna bench diagnose --task
+# understanding`).
 asks=(data.shapes_vqa_turns="${VQA_TURNS:-4}")
 # 256² canvases (16×16 latents), not the CPU model's 128² (8×8): at 128² a small object (16 % of the side)
 # falls in about one latent cell, and the trained VAE's decoder returns only 0.54 of 80 test scenes in a

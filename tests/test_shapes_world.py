@@ -142,6 +142,30 @@ def test_extra_turns_never_repeat_a_question_and_keep_the_first_sample_as_it_was
     assert extra > 45  # many of the 7 extra draws per image are new questions
 
 
+def test_video_questions_get_extra_turns_that_are_true_of_the_video():
+    # Every extra turn names one mover uniquely (by colour + shape, or by its direction) and its answer is
+    # that mover's; the first question and the video are the ones a single-turn world draws.
+    many, single = ShapesWorld(0, "train", WorldConfig(vqa_turns=6)), ShapesWorld(0, "train")
+    extra = 0
+    for i in range(40):
+        s, first = many.sample("video_qa", i), single.sample("video_qa", i)
+        assert s.qa[0] == first.qa[0] and s.video == first.video
+        asked = [(q.kind, q.topic) for q in s.qa]
+        assert len(set(asked)) == len(asked) and all(topic for _, topic in asked)
+        movers = {(o.color, o.shape): d for o, d in zip(s.video.scene.objects, s.video.directions)}
+        by_direction = {d: combo for combo, d in movers.items()}
+        for q in s.qa:
+            if q.kind == "direction":
+                assert q.answer == movers[tuple(q.topic.split())]
+            elif q.kind == "moving_yes_no":
+                name, asked_dir = q.topic.split(" | ")
+                assert q.answer == ("yes" if movers[tuple(name.split())] == asked_dir else "no")
+            else:
+                assert q.answer == by_direction[q.topic][0 if q.kind == "color" else 1]
+        extra += len(s.qa) - 1
+    assert extra > 80  # of 5 extra draws per video, many are new questions
+
+
 def test_conversation_form():
     world = ShapesWorld(0, "train", WorldConfig(vqa_turns=3))
     s = world.sample("vqa", 1)

@@ -52,9 +52,10 @@ class DataConfig:
     image_size: int = 512  # input images keep their aspect ratio at about image_size² pixels (buckets)
     video_frames: int = 17  # frames sampled from each video (1 + 4k)
     shapes_size: int = 128  # canvas side of the built-in shapes world
-    # Questions asked about each built-in VQA image: the balanced first one, then any true questions about
-    # the same scene (tuna.data.shapes.vqa.derive_qa). More answers per image encoded, and questions about
-    # several objects of one scene, which only a model that tells those objects apart can all answer.
+    # Questions asked about each built-in VQA image or video: the balanced first one, then any true
+    # questions about the same scene (tuna.data.shapes.vqa.derive_qa, video.derive_video_qa). More answers
+    # per image or video encoded, and questions about several objects of one scene, which only a model
+    # that tells those objects apart can all answer.
     shapes_vqa_turns: int = 1
     cond_dropout: float = 0.1  # share of generation samples trained without their condition (for CFG)
     max_bad_fraction: float = 0.05  # stop when more than this share of records read so far were bad…

@@ -71,21 +71,23 @@ def make_video(ctx: Ctx) -> VideoSample:
     )
 
 
-def make_video_qa(ctx: Ctx) -> VideoQASample:
+def make_video_qa(ctx: Ctx, turns: int = 1) -> VideoQASample:
+    """A video and `turns` questions about it: the first balanced by kind and answer (the benchmark's),
+    the rest drawn about any of its movers (each named uniquely: combos and directions are distinct)."""
+    if turns < 1:
+        raise ValueError(f"turns must be at least 1, got {turns}")
     kind = QA_KINDS[ctx.index % len(QA_KINDS)]
     stride = len(QA_KINDS)
     n = int(ctx.rng.integers(1, MAX_MOVERS + 1))
-    templates = text.VIDEO_QUESTION_TEMPLATES[kind]
     if kind == "direction":
         direction = ctx.balanced(palette.DIRECTIONS, stride)
         combos, dirs = _random_movers(ctx, n, ctx.combo(), direction)
-        qa = QAPair(ctx.choice(templates).format(obj="{} {}".format(*combos[0])), direction, kind)
+        qa = direction_qa(ctx, combos[0], direction)
     elif kind == "moving_yes_no":
         answer = ctx.balanced(("yes", "no"), stride)
         combos, dirs = _random_movers(ctx, n, ctx.combo(), ctx.choice(palette.DIRECTIONS))
         asked = dirs[0] if answer == "yes" else ctx.choice([d for d in palette.DIRECTIONS if d != dirs[0]])
-        words = text.direction_phrase(asked, ctx.rng)
-        qa = QAPair(ctx.choice(templates).format(obj="{} {}".format(*combos[0]), dir=words), answer, kind)
+        qa = moving_qa(ctx, combos[0], asked, answer)
     elif kind in ("color", "shape"):
         if kind == "color":
             color = ctx.balanced(tuple(palette.COLORS), stride)
@@ -93,9 +95,46 @@ def make_video_qa(ctx: Ctx) -> VideoQASample:
         else:
             first = ctx.combo(shape=ctx.balanced(palette.SHAPES, stride))
         combos, dirs = _random_movers(ctx, n, first, ctx.choice(palette.DIRECTIONS))
-        words = text.direction_phrase(dirs[0], ctx.rng)
-        qa = QAPair(ctx.choice(templates).format(dir=words), first[0] if kind == "color" else first[1], kind)
+        qa = mover_attribute_qa(ctx, kind, first, dirs[0])
     else:  # unreachable: kind comes from QA_KINDS
         raise ValueError(f"unknown video QA kind {kind!r}")
     video = make_video_scene(ctx, combos, dirs)
-    return VideoQASample(render_video(video, ctx.antialias), video, (qa,))
+    asked = [qa]
+    for _ in range(turns - 1):  # drawn after the scene, so the first question and the video stay as they were
+        extra = derive_video_qa(ctx, combos, dirs, ctx.choice(QA_KINDS))
+        # A question asked again, in any wording, is answered by copying the earlier answer.
+        if (extra.kind, extra.topic) not in {(pair.kind, pair.topic) for pair in asked}:
+            asked.append(extra)
+    return VideoQASample(render_video(video, ctx.antialias), video, tuple(asked))
+
+
+def direction_qa(ctx: Ctx, combo: tuple[str, str], direction: str) -> QAPair:
+    name = "{} {}".format(*combo)
+    question = ctx.choice(text.VIDEO_QUESTION_TEMPLATES["direction"]).format(obj=name)
+    return QAPair(question, direction, "direction", topic=name)
+
+
+def moving_qa(ctx: Ctx, combo: tuple[str, str], asked: str, answer: str) -> QAPair:
+    name, words = "{} {}".format(*combo), text.direction_phrase(asked, ctx.rng)
+    question = ctx.choice(text.VIDEO_QUESTION_TEMPLATES["moving_yes_no"]).format(obj=name, dir=words)
+    return QAPair(question, answer, "moving_yes_no", topic=f"{name} | {asked}")
+
+
+def mover_attribute_qa(ctx: Ctx, kind: str, combo: tuple[str, str], direction: str) -> QAPair:
+    """The colour or shape of the object moving in `direction` (one object per direction)."""
+    words = text.direction_phrase(direction, ctx.rng)
+    question = ctx.choice(text.VIDEO_QUESTION_TEMPLATES[kind]).format(dir=words)
+    return QAPair(question, combo[0] if kind == "color" else combo[1], kind, topic=direction)
+
+
+def derive_video_qa(ctx: Ctx, combos: list[tuple[str, str]], dirs: list[str], kind: str) -> QAPair:
+    """One true question of `kind` about a random mover of the video."""
+    i = int(ctx.rng.integers(len(combos)))
+    if kind == "direction":
+        return direction_qa(ctx, combos[i], dirs[i])
+    if kind == "moving_yes_no":
+        asked = ctx.choice(palette.DIRECTIONS)
+        return moving_qa(ctx, combos[i], asked, "yes" if asked == dirs[i] else "no")
+    if kind in ("color", "shape"):
+        return mover_attribute_qa(ctx, kind, combos[i], dirs[i])
+    raise ValueError(f"unknown video QA kind {kind!r}; expected one of {QA_KINDS}")

@@ -25,7 +25,7 @@ class WorldConfig:
     width: int = palette.DEFAULT_SIZE
     frames: int = palette.DEFAULT_FRAMES
     antialias: bool = True
-    vqa_turns: int = 1  # questions per VQA image; the first is the balanced one the benchmark uses
+    vqa_turns: int = 1  # questions per VQA image or video; the first is the balanced one the benchmark uses
 
     def __post_init__(self) -> None:
         palette.check_canvas(self.height, self.width)
@@ -75,7 +75,7 @@ class ShapesWorld:
         if task == "video":
             return make_video(ctx)
         if task == "video_qa":
-            return make_video_qa(ctx)
+            return make_video_qa(ctx, self.config.vqa_turns)
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")  # unreachable: _ctx checks
 
     def samples(self, task: str, start: int = 0, step: int = 1, stop: int | None = None) -> Iterator[Any]:
