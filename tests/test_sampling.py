@@ -1,4 +1,5 @@
-"""Exact fast paths of sampling: prefix reuse equals full recompute; CFG and seeds behave."""
+"""Exact fast paths of sampling: prefix reuse equals full recompute and the training forward's prediction;
+CFG and seeds behave."""
 
 import pytest
 import torch
@@ -170,3 +171,31 @@ def test_sampling_with_and_without_prefix_reuse_agree(tiny_model, byte_tokenizer
     fast = sample_latents(model, [cond], [uncond], **kw)
     slow = sample_latents(model, [cond], [uncond], reuse_prefix=False, **kw)
     assert torch.allclose(fast, slow, atol=1e-5)
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_the_sampler_predicts_what_the_training_forward_predicts(tiny_model, byte_tokenizer, frames):
+    # The training forward's flow loss, recomputed from the sampler's velocity at the same x_t and t: equal
+    # only if both sides agree on time, positions, masks and the prompt's layout (the reference paths
+    # above share the model's own helpers; this one goes through `forward` itself).
+    from tuna.model.noise import add_noise, sample_time, velocity_target
+
+    model = open_head(tiny_model)
+    encode = lambda s: byte_tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
+    target = Visual(pixels=torch.rand(3, frames, 32, 48) * 2 - 1, noisy=True)
+    sample = prompts.text_to_visual(encode, "a red circle on the left", target)
+    batch = build_batch([sample], model.cfg.tokens, model.cfg.vae)
+    with torch.no_grad():
+        flow_loss = model(batch, torch.Generator().manual_seed(3))["flow"]
+
+        # The forward's draws, repeated from the same seed: its time, then its noise.
+        generator = torch.Generator().manual_seed(3)
+        (x1,) = model.encode_latents(batch.visuals, generator)
+        t = sample_time(1, model.cfg.noise, tokens=x1[0].numel(), generator=generator)
+        x0 = torch.randn(x1.shape, generator=generator)
+        prompt = prompts.conversation(
+            encode, [("user", ["a red circle on the left"])], add_generation_prompt=True
+        )
+        v = block_velocity(model, PrefixCache(model, [prompt]), add_noise(x1[None], x0[None], t), float(t))
+    assert 0.0 < float(t) < 1.0
+    assert torch.allclose(flow_loss, ((v[0] - velocity_target(x1, x0)) ** 2).mean(), rtol=1e-5, atol=1e-7)

@@ -5,7 +5,8 @@ The losses alone cannot show this: a model fits its training loss whatever the s
 breaking one side on purpose: inference without the system turn training had → the captions fail;
 generated blocks placed 40 positions past where training put them (a prompt-cache bug) → the pictures
 fail. Not caught: the flow time itself (with two 4 × 4-latent pictures the noise level shows in x_t,
-so even a reversed t samples them; tests/test_sampling.py pins the schedule).
+so even a reversed t samples them); tests/test_sampling.py checks that the sampler's velocity is the
+training forward's prediction at the same x_t and t.
 """
 
 from __future__ import annotations
