@@ -22,13 +22,15 @@ from tuna.bench.normalize import is_correct
 from tuna.bench.pipeline_tasks import PipelineTasks
 from tuna.bench.score_gen import score_image
 from tuna.data.shapes.world import WorldConfig
+from tuna.model.loading import read_config
 from tuna.pipeline import TunaPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "checkpoints" / "tuna-shapes"
 RECORD = ROOT / "tests" / "assets" / "tuna_shapes_record.json"
 IMAGES = ROOT / "tests" / "assets" / "tuna_shapes_t2i"
-WORLD = WorldConfig(height=128, width=128, frames=17)
+SHIPPED = read_config(CHECKPOINT)  # questions and pictures at the size and length the model works at
+WORLD = WorldConfig(height=SHIPPED.image_size, width=SHIPPED.image_size, frames=SHIPPED.video_frames)
 N_VQA, N_VIDEO_QA, N_T2I = 8, 4, 3
 T2I_SAMPLING = {"steps": 25, "cfg_scale": 7.5}
 MAX_MEAN_PIXEL_DIFF = 2.0  # of 255: same seed, same weights → the same picture up to float noise
@@ -56,7 +58,7 @@ def _correct(answer: str, item) -> bool | None:
 
 def _generate(tasks: PipelineTasks) -> tuple[list[dict], list[Image.Image]]:
     items = build_items("t2i", 0, N_T2I, WORLD)
-    images = tasks.generate([it.prompt for it in items], 128, 128, seed=0)
+    images = tasks.generate([it.prompt for it in items], WORLD.height, WORLD.width, seed=0)
     rows = [
         {
             "prompt": it.prompt,
