@@ -6,6 +6,7 @@ training uses (Hugging Face "messages" with an image/video placeholder in the fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,19 @@ class QAPair:
     # What is asked about, whatever the wording ("red" for "What shape is the red object?"): two turns of
     # one conversation with the same kind and topic are the same question.
     topic: str = field(default="", compare=False)
+
+
+def with_extra_turns(first: QAPair, turns: int, draw: Callable[[], QAPair | None]) -> tuple[QAPair, ...]:
+    """`first`, then up to turns − 1 questions from `draw()` (None: nothing true to ask), skipping any
+    already asked in any wording (same kind and topic), which would be answered by copying."""
+    if turns < 1:
+        raise ValueError(f"turns must be at least 1, got {turns}")
+    asked = [first]
+    for _ in range(turns - 1):
+        extra = draw()
+        if extra is not None and (extra.kind, extra.topic) not in {(pair.kind, pair.topic) for pair in asked}:
+            asked.append(extra)
+    return tuple(asked)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from tuna.data.shapes import palette, text
 from tuna.data.shapes.context import Ctx
 from tuna.data.shapes.placement import Want, place
 from tuna.data.shapes.render import render
-from tuna.data.shapes.samples import QAPair, VideoQASample, VideoSample, VideoScene
+from tuna.data.shapes.samples import QAPair, VideoQASample, VideoSample, VideoScene, with_extra_turns
 from tuna.data.shapes.scene import Scene
 
 MAX_MOVERS = 3  # distinct directions per video, so "the shape moving left" names one object
@@ -74,8 +74,6 @@ def make_video(ctx: Ctx) -> VideoSample:
 def make_video_qa(ctx: Ctx, turns: int = 1) -> VideoQASample:
     """A video and `turns` questions about it: the first balanced by kind and answer (the benchmark's),
     the rest drawn about any of its movers (each named uniquely: combos and directions are distinct)."""
-    if turns < 1:
-        raise ValueError(f"turns must be at least 1, got {turns}")
     kind = QA_KINDS[ctx.index % len(QA_KINDS)]
     stride = len(QA_KINDS)
     n = int(ctx.rng.integers(1, MAX_MOVERS + 1))
@@ -99,13 +97,9 @@ def make_video_qa(ctx: Ctx, turns: int = 1) -> VideoQASample:
     else:  # unreachable: kind comes from QA_KINDS
         raise ValueError(f"unknown video QA kind {kind!r}")
     video = make_video_scene(ctx, combos, dirs)
-    asked = [qa]
-    for _ in range(turns - 1):  # drawn after the scene, so the first question and the video stay as they were
-        extra = derive_video_qa(ctx, combos, dirs, ctx.choice(QA_KINDS))
-        # A question asked again, in any wording, is answered by copying the earlier answer.
-        if (extra.kind, extra.topic) not in {(pair.kind, pair.topic) for pair in asked}:
-            asked.append(extra)
-    return VideoQASample(render_video(video, ctx.antialias), video, tuple(asked))
+    # Extra turns are drawn after the scene, so the first question and the video stay as they were.
+    asked = with_extra_turns(qa, turns, lambda: derive_video_qa(ctx, combos, dirs, ctx.choice(QA_KINDS)))
+    return VideoQASample(render_video(video, ctx.antialias), video, asked)
 
 
 def direction_qa(ctx: Ctx, combo: tuple[str, str], direction: str) -> QAPair:

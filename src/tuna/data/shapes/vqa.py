@@ -11,7 +11,7 @@ from tuna.data.shapes.context import Ctx
 from tuna.data.shapes.geometry import scene_relations
 from tuna.data.shapes.placement import Want
 from tuna.data.shapes.render import render
-from tuna.data.shapes.samples import QAPair, VQASample
+from tuna.data.shapes.samples import QAPair, VQASample, with_extra_turns
 from tuna.data.shapes.scene import Scene
 
 KINDS: tuple[str, ...] = ("existence", "count", "color", "shape", "position", "describe")
@@ -169,14 +169,7 @@ def derive_qa(ctx: Ctx, scene: Scene, kind: str) -> QAPair | None:
 
 
 def make_vqa(ctx: Ctx, turns: int = 1) -> VQASample:
-    if turns < 1:
-        raise ValueError(f"turns must be at least 1, got {turns}")
     kind = KINDS[ctx.index % len(KINDS)]
     scene, first = BUILDERS[kind](ctx)
-    qa = [first]
-    for _ in range(turns - 1):
-        extra = derive_qa(ctx, scene, ctx.choice(EXTRA_KINDS))
-        # A question asked again, in any wording, is answered by copying the earlier answer.
-        if extra is not None and (extra.kind, extra.topic) not in {(pair.kind, pair.topic) for pair in qa}:
-            qa.append(extra)
-    return VQASample(render(scene, ctx.antialias), scene, tuple(qa))
+    qa = with_extra_turns(first, turns, lambda: derive_qa(ctx, scene, ctx.choice(EXTRA_KINDS)))
+    return VQASample(render(scene, ctx.antialias), scene, qa)
