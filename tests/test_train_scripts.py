@@ -41,14 +41,17 @@ def test_gpu_recipe_trains_every_stage_benchmarks_and_continues(tmp_path):
     scores = json.loads((run / "shapesbench.json").read_text())
     assert scores["meta"]["model"] == str(run / "stage3" / "final")
     assert "attribute probes" in (run / "diagnose_understanding.txt").read_text()
-    data = {s: json.loads((run / s / "train_config.json").read_text())["data"] for s in
-            ("stage0", "stage1", "stage2", "stage3")}  # fmt: skip
+    configs = {s: json.loads((run / s / "train_config.json").read_text()) for s in
+               ("stage0", "stage1", "stage2", "stage3")}  # fmt: skip
+    data = {s: c["data"] for s, c in configs.items()}
     turns = {s: data[s]["shapes_vqa_turns"] for s in ("stage1", "stage2", "stage3")}
     assert turns == {"stage1": 1, "stage2": 4, "stage3": 4}  # stage 1 trains on captions, not questions
     # Stages 1–3 train at 256² (stage 0's VAE at its preset's 128²); the model and the bench follow.
     assert [data[s]["shapes_size"] for s in data] == [128, 256, 256, 256]
     assert [data[s]["pack_len"] for s in ("stage1", "stage2", "stage3")] == [1536] * 3
     assert json.loads((run / "stage3" / "final" / "config.json").read_text())["config"]["image_size"] == 256
+    lrs = {s: configs[s]["optim"]["lr"] for s in ("stage2", "stage3")}
+    assert lrs == {"stage2": 3e-4, "stage3": 2e-4}  # stage 2 below the CPU preset's 1e-3 (see the script)
     assert scores["meta"]["size"] == 256
 
     again = run_script(run, BENCH_N="0")  # all finished: nothing retrains
