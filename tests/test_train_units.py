@@ -125,6 +125,19 @@ def test_stage0_trains_the_vae_and_stores_latent_stats(tmp_path):
     assert changed and all(n.startswith(("decoder.", "post_quant_conv.")) for n in changed)
     assert torch.equal(after.latents_mean, before.latents_mean)
     assert torch.equal(after.latents_std, before.latents_std)
+    # A wider decoder, trained from scratch on the same fixed encoder: the encoder side is carried over
+    # bit for bit, the decoder has the new width, and the saved model loads with it.
+    train(replace(decoder_cfg, vae_decoder_width=24), tmp_path / "wider")
+    wider = TunaModel.from_pretrained(tmp_path / "wider" / "final").vae
+    assert wider.cfg.decoder_base_dim == 24 and before.cfg.decoder_base_dim is None
+    for name, p in before.autoencoder.named_parameters():
+        if name.startswith(("encoder.", "quant_conv.")):
+            assert torch.equal(p, wider.autoencoder.get_parameter(name)), name
+    channels = [vae.autoencoder.get_parameter("decoder.conv_in.weight").shape[0] for vae in (before, wider)]
+    assert channels[1] > channels[0]
+    assert torch.equal(wider.latents_mean, before.latents_mean)
+    with pytest.raises(ValueError, match="vae_decoder_width"):
+        train(replace(cfg, vae_decoder_width=24), tmp_path / "wide_all")
     with pytest.raises(ValueError, match="applies to stage 0 only"):
         train(replace(get_train_preset("tiny"), vae_train="decoder"), tmp_path / "bad")
     with pytest.raises(ValueError, match="latent statistics"):
@@ -154,6 +167,37 @@ def test_only_videos_train_the_vae_temporal_weights():
         # (a kernel that only runs on frames after the first gets no gradient at all from an image)
         grads = [0.0 if k.grad is None else float(k.grad[:, :, :-1].abs().sum()) for k in kernels]
         assert all(g > 0 for g in grads) if earlier_slices_learn else all(g == 0 for g in grads)
+
+
+def test_vae_edge_term_charges_rounded_corners():
+    from tuna.train.objectives import VAEObjective, edge_l1
+
+    # A 12-pixel square against the same square with its four corner pixels cut (a rounded blob): the
+    # edge term charges the cut far more, relative to plain L1, than a uniform shift of the same L1 cost.
+    square = -torch.ones(1, 3, 1, 32, 32)
+    square[..., 10:22, 10:22] = 1.0
+    rounded = square.clone()
+    for r, c in ((10, 10), (10, 21), (21, 10), (21, 21)):
+        rounded[..., r, c] = -1.0
+    shifted = square + float((rounded - square).abs().mean())  # the same L1, spread over every pixel
+    assert torch.isclose((rounded - square).abs().mean(), (shifted - square).abs().mean())
+    assert edge_l1(shifted, square) == 0 and edge_l1(rounded, square) > 0
+    # By hand: each cut corner changes 4 differences by 2 → 16 · 2 over 3 channels, / (2 · 32 · 31) each
+    assert torch.isclose(edge_l1(rounded, square), torch.tensor(16 * 2 * 3 / (3 * 2 * 32 * 31)))
+
+    from tuna.config import get_preset
+    from tuna.model.tuna import TunaModel
+
+    torch.manual_seed(0)
+    model = TunaModel(get_preset("tiny"))
+    pixels = torch.rand(2, 3, 1, 32, 32) * 2 - 1
+    plain, edged = (
+        VAEObjective(model, 1e-6, edge_weight=w).module(model)([pixels], torch.Generator().manual_seed(0))
+        for w in (0.0, 3.0)
+    )
+    assert torch.isclose(edged["loss"], plain["loss"] + 3.0 * plain["edge"])
+    with pytest.raises(ValueError, match="vae_edge_weight"):
+        VAEObjective(model, 1e-6, edge_weight=-1.0)
 
 
 def test_activation_checkpointing_keeps_losses_and_checkpoints_rotate(tmp_path):

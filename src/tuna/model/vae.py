@@ -27,6 +27,8 @@ from tuna.model.hf import LoadReport, load_matching, read_json, read_state_dict,
 logger = logging.getLogger(__name__)
 
 PIXEL_CHANNELS = 3  # RGB; the 12 `in_channels` of Wan 2.2 are RGB after its 2×2 patchify
+# The autoencoder's parameters that fix the latents (by name prefix); the rest of it decodes.
+ENCODER_SIDE = ("encoder.", "quant_conv.")
 
 
 class WanVAE(nn.Module):
@@ -69,6 +71,20 @@ class WanVAE(nn.Module):
             raise ValueError(f"VAE checkpoint {directory} does not fit its own config:\n{report.summary()}")
         vae.load_report = report
         return vae
+
+    @torch.no_grad()
+    def with_decoder_width(self, width: int) -> WanVAE:
+        """This VAE's encoder (same weights, same latents and statistics) with a fresh decoder of base
+        width `width` (diffusers' `decoder_base_dim`), to be trained on the fixed latents."""
+        if width < 1:
+            raise ValueError(f"decoder width must be a positive integer, got {width}")
+        wider = WanVAE(dataclasses.replace(self.cfg, decoder_base_dim=width))
+        encoder_side = {k: v for k, v in self.autoencoder.state_dict().items() if k.startswith(ENCODER_SIDE)}
+        missing, _ = wider.autoencoder.load_state_dict(encoder_side, strict=False)
+        left = [k for k in missing if k.startswith(ENCODER_SIDE)]
+        if left:  # cannot happen while only the decoder's width changes; guards the prefix list
+            raise RuntimeError(f"encoder tensors not carried over to the new decoder's VAE: {left[:5]}")
+        return wider.to(self.latents_mean.device, self.dtype)
 
     @torch.no_grad()
     def reset_latent_stats(self) -> None:

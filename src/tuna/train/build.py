@@ -35,6 +35,14 @@ def build_model(cfg: TrainConfig) -> TunaModel:
     else:
         model = TunaModel(get_preset(cfg.model))
         model.init_weights()
+    if cfg.vae_decoder_width is not None:
+        if cfg.stage != 0 or cfg.vae_train != "decoder" or cfg.init is None:
+            raise ValueError(
+                "vae_decoder_width rebuilds a trained VAE's decoder: it needs stage 0, vae_train=decoder "
+                f"and an init checkpoint (got stage {cfg.stage}, vae_train={cfg.vae_train!r}, init={cfg.init!r})"
+            )
+        model.vae = model.vae.with_decoder_width(cfg.vae_decoder_width)
+        model.cfg = replace(model.cfg, vae=model.vae.cfg)
     if cfg.noise is not None:
         # Only the flow-time draw reads it (no weights depend on it); saved with the model for samplers.
         model.cfg = replace(model.cfg, noise=cfg.noise)

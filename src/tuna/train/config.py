@@ -95,10 +95,15 @@ class TrainConfig:
     log_every: int = 1  # metrics.jsonl gets every step; the progress bar refreshes this often
     sample_every: int = 0  # 0: no samples
     vae_kl_weight: float = 1e-6  # stage 0: reconstruction L1 + this · KL
+    vae_edge_weight: float = 0.0  # stage 0: + this · L1 of the pixel differences (sharp edges and corners)
     vae_stats_samples: int = 64  # stage 0: images whose latents set latents_mean / latents_std
     # stage 0: "all" trains encoder and decoder; "decoder" fine-tunes the decoder of a trained model's VAE
     # (encoder, latents and their statistics unchanged, so the rest of the model stays valid)
     vae_train: str = "all"
+    # With vae_train="decoder": rebuild the decoder at this base width (diffusers' `decoder_base_dim`;
+    # Wan 2.2's decoder is wider than its encoder too) and train it from scratch on the init model's
+    # fixed encoder. None keeps the init model's decoder and fine-tunes it.
+    vae_decoder_width: int | None = None
     # The flow-time distribution this run trains with; None keeps the model's (its preset's, or the `init`
     # checkpoint's). Set, it replaces the model's and is saved with it, so samplers follow it too.
     noise: NoiseConfig | None = None

@@ -71,7 +71,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
     model, full_state = build_model_on_meta(cfg, d) if on_meta else (build_model(cfg), None)
     apply_freezing(model, cfg.stage, cfg.trainable)
     objective = (
-        VAEObjective(model, cfg.vae_kl_weight, cfg.vae_train)
+        VAEObjective(model, cfg.vae_kl_weight, cfg.vae_train, cfg.vae_edge_weight)
         if cfg.stage == 0
         else TunaObjective(model, cfg.data.pack_len)
     )
