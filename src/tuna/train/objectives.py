@@ -38,8 +38,9 @@ class VAETrainer(nn.Module):
     loss = L1(reconstruction, pixels) + kl_weight · KL(posterior ‖ N(0, 1))
            + edge_weight · L1(∇ reconstruction, ∇ pixels), each per element.
     ∇ is the difference between neighbouring pixels across and down the frame. Plain L1 charges a rounded
-    corner of a small square only the few pixels it gets wrong, so a decoder trained on it alone returns
-    small squares and triangles as blobs; the edge term charges every edge pixel whose slope is off.
+    corner of a small square only the few pixels it gets wrong; the edge term charges it along its edges.
+    (On tuna-shapes at 128² it did not sharpen small shapes: their blobs are in the 8 × 8 latents, which no
+    decoder loss can restore; see the model card.)
     `decoder_only` encodes without a graph: only the decoder learns (its KL term is then a constant).
     """
 
