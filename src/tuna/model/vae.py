@@ -80,10 +80,11 @@ class WanVAE(nn.Module):
             raise ValueError(f"decoder width must be a positive integer, got {width}")
         wider = WanVAE(dataclasses.replace(self.cfg, decoder_base_dim=width))
         encoder_side = {k: v for k, v in self.autoencoder.state_dict().items() if k.startswith(ENCODER_SIDE)}
-        missing, _ = wider.autoencoder.load_state_dict(encoder_side, strict=False)
-        left = [k for k in missing if k.startswith(ENCODER_SIDE)]
-        if left:  # cannot happen while only the decoder's width changes; guards the prefix list
-            raise RuntimeError(f"encoder tensors not carried over to the new decoder's VAE: {left[:5]}")
+        report = load_matching(wider.autoencoder, encoder_side)
+        fresh = [k for k in report.initialised if k.startswith(ENCODER_SIDE)]
+        # Cannot happen while only the decoder's width changes: guards the prefix list.
+        if fresh or report.mismatched or report.unused:
+            raise RuntimeError(f"the encoder did not carry over to the new VAE:\n{report.summary()}")
         return wider.to(self.latents_mean.device, self.dtype)
 
     @torch.no_grad()
