@@ -1,5 +1,7 @@
 """End-to-end checks of TunaModel on the tiny preset: losses, masks through the whole model, freezing."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -116,6 +118,38 @@ def test_freezing_plan_gradients(tiny_model, tiny_cfg, stage):
     assert not any(n.startswith("vae.") for n in with_grad)
     if stage == 1:
         assert not any(n.startswith("decoder.") for n in with_grad)
+
+
+ONE_KIND_BATCHES = {
+    "text": lambda img: [[Text([5, 6]), Text([7, 8], supervised=True)]],
+    "captioning": lambda img: [[Visual(pixels=img()), Text([40, 41], supervised=True)]],
+    "t2i": lambda img: [[Text([50, 51]), Visual(pixels=img(), noisy=True)]],
+    "editing": lambda img: [[Text([60]), Visual(pixels=img()), Visual(pixels=img(), noisy=True)]],
+    "t2v": lambda img: [[Text([70]), Visual(pixels=img(5), noisy=True)]],
+    "nothing supervised": lambda img: [[Text([9, 10]), Visual(pixels=img())]],
+}
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("kind", ONE_KIND_BATCHES)
+def test_every_trainable_parameter_gets_a_gradient_from_any_batch(tiny_cfg, kind, tied, stage):
+    # FSDP reduce-scatters the gradients each process has and all-gathers every sharded module it runs:
+    # a process whose micro-batch lacks images, noisy blocks or supervised text must still run every
+    # module and give every trainable parameter a gradient (zero), or the processes' collectives differ.
+    cfg = dataclasses.replace(
+        tiny_cfg, decoder=dataclasses.replace(tiny_cfg.decoder, tie_word_embeddings=tied)
+    )
+    model = TunaModel(cfg)
+    model.init_weights()
+    trainable = set(apply_freezing(model, stage))
+    gen = torch.Generator().manual_seed(0)
+    img = lambda f=1: torch.rand(3, f, 32, 32, generator=gen) * 2 - 1  # noqa: E731
+    batch = build_batch(ONE_KIND_BATCHES[kind](img), cfg.tokens, cfg.vae)
+    out = model(batch, generator=torch.Generator().manual_seed(0))
+    out["loss"].backward()
+    assert {n for n, p in model.named_parameters() if p.grad is not None} == trainable
+    assert out["loss"].isfinite()
 
 
 def test_unknown_stage(tiny_model):

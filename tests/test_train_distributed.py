@@ -24,6 +24,21 @@ def test_one_and_two_processes_agree(tmp_path):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), (a["step"], key)
 
 
+def test_processes_whose_samples_differ_in_kind_stay_in_step(tmp_path):
+    # One sample per micro-batch: at some steps one process has a text-only or understanding sample
+    # (no noisy image, maybe no image at all) while the other denoises. Each process must still run
+    # every sharded module and reduce every gradient; before the model ran idle parts on a dummy token,
+    # this crashed at the first step with gloo's "Received data size doesn't match expected size".
+    args = ["tiny", "--steps", "8", "--save-every", "100", "data.micro_batch=1", "data.global_batch=2"]
+    run_train([*args, "--out", str(tmp_path / "one")])
+    run_train([*args, "--out", str(tmp_path / "two")], nproc=2)
+    one, two = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
+    assert [r["step"] for r in two] == list(range(1, 9))
+    for a, b in zip(one, two):
+        for key in ("loss", "text", "flow", "grad_norm"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), (a["step"], key)
+
+
 def test_sharded_checkpoint_of_two_processes_resumes_on_one(tmp_path):
     # Each of 2 processes writes its own shards (torch.distributed.checkpoint); 1 process must load them
     # re-sharded and continue exactly where the pair would have gone.

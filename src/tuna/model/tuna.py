@@ -138,12 +138,22 @@ class TunaModel(nn.Module):
                 x0 = torch.randn(z.shape, generator=generator, device=device, dtype=z.dtype)
                 noisy_latents[i] = add_noise(z[None], x0[None], t[i : i + 1])[0]
                 targets[i] = velocity_target(z, x0)
+        # Under FSDP every process must run every sharded module, in the same order, and give every
+        # trainable parameter a gradient on every micro-batch: processes all-gather the modules they run
+        # and reduce-scatter the gradients they have. A part this batch has no work for (no visuals, no
+        # noisy block, no supervised text) runs on one dummy token, where the real one would run, and
+        # enters the loss times 0.
+        idle = []
+        if not batch.visuals:
+            idle.append(self.embed_visuals(self._dummy_latent(device), torch.ones(1, device=device)))
         embeds = self.embed_sequence(batch.input_ids, batch.blocks, self.embed_blocks(noisy_latents, t))
         mask = self.attention_mask(batch.layout)
         hidden = self.decoder(embeds, batch.position_ids, mask)  # (B, L, D)
 
         supervised = batch.targets != IGNORE
         logits = self.decoder.logits(hidden[supervised]) if supervised.any() else None
+        if logits is None:
+            idle.append(self.decoder.logits(hidden[:1, :1]))
         velocity = target = None
         noisy_blocks = [b for b in batch.blocks if b.noisy]
         if noisy_blocks:
@@ -151,6 +161,8 @@ class TunaModel(nn.Module):
             # Blocks are numbered like visuals (block k ≥ 1 is visual k − 1), so t doubles as the table.
             velocity = self.flow_head(hidden, batch.position_ids, mask, batch.layout.block_ids, t, rows, cols)
             target = torch.cat([rearrange(targets[b.visual], "c f h w -> (f h w) c") for b in noisy_blocks])
+        else:
+            idle.append(self._idle_flow_head(hidden[:1, :1], batch.position_ids[:, :1, :1]))
         terms = tuna_loss(
             logits,
             batch.targets[supervised] if logits is not None else None,
@@ -160,11 +172,21 @@ class TunaModel(nn.Module):
             self.cfg.loss_flow_weight,
             device=device,
         )
-        if logits is None and velocity is None:
-            # Nothing to supervise: a zero that still reaches every used parameter, so backward (and
-            # data-parallel gradient reductions) behave as for any other batch.
-            terms["loss"] = terms["loss"] + 0.0 * hidden.sum()
+        if idle:
+            terms["loss"] = terms["loss"] + 0.0 * sum(x.float().sum() for x in idle)
         return terms
+
+    def _dummy_latent(self, device) -> torch.Tensor:
+        """One clean latent cell (1, C, 1, 1, 1), in the encoder's dtype."""
+        dtype = next(self.encoder.parameters()).dtype
+        return torch.zeros(1, self.cfg.latent_channels, 1, 1, 1, device=device, dtype=dtype)
+
+    def _idle_flow_head(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        """The flow head on one token (1, 1, D) conditioned on t = 1: every one of its parameters used."""
+        one = torch.ones((1, 1), dtype=torch.long, device=hidden.device)
+        mask = self.attention_mask(TokenLayout(sample_ids=one - 1, block_ids=one))
+        at = torch.zeros(1, dtype=torch.long, device=hidden.device)
+        return self.flow_head(hidden, position_ids, mask, one, torch.ones(1, device=hidden.device), at, at)
 
     # ---------------------------------------------------------------- loading and saving
 
