@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from tuna.model.flow_tokens import flow_rows
 from tuna.model.masks import dense_mask
 
 
@@ -38,11 +39,14 @@ def count_linear_flops():
 
 
 def attention_flops(model, batch) -> int:
-    """Forward attention FLOPs of decoder + flow head (mask-aware) + encoder (full per frame)."""
+    """Forward attention FLOPs of decoder + flow head (mask-aware) + encoder (full per frame). The flow
+    head runs on the rows `flow_rows` gathers (the samples with a noisy block), so its pairs are theirs."""
     pairs = int(dense_mask(batch.layout).sum())
     cfg = model.cfg
     flops = 4 * pairs * cfg.decoder.hidden_size * cfg.decoder.num_layers
-    flops += 4 * pairs * cfg.flow_head.hidden_size * cfg.flow_head.num_layers
+    if any(b.noisy for b in batch.blocks):
+        head_pairs = int(dense_mask(flow_rows(batch.layout, batch.position_ids, batch.blocks).layout).sum())
+        flops += 4 * head_pairs * cfg.flow_head.hidden_size * cfg.flow_head.num_layers
     for block in batch.blocks:
         f, h, w = block.grid
         flops += 4 * f * (h * w) ** 2 * cfg.encoder.hidden_size * cfg.encoder.feature_depth

@@ -19,6 +19,7 @@ from tuna.model.connector import Connector
 from tuna.model.decoder import QwenDecoder
 from tuna.model.encoder import RepresentationEncoder
 from tuna.model.flow_head import FlowHead
+from tuna.model.flow_tokens import flow_rows
 from tuna.model.losses import tuna_loss
 from tuna.model.masks import AttentionMask, TokenLayout, build_attention_mask
 from tuna.model.noise import add_noise, sample_time, velocity_target
@@ -157,9 +158,13 @@ class TunaModel(nn.Module):
         velocity = target = None
         noisy_blocks = [b for b in batch.blocks if b.noisy]
         if noisy_blocks:
-            rows, cols = visual_token_index(noisy_blocks, device)
-            # Blocks are numbered like visuals (block k ≥ 1 is visual k − 1), so t doubles as the table.
-            velocity = self.flow_head(hidden, batch.position_ids, mask, batch.layout.block_ids, t, rows, cols)
+            # Only the samples with a noisy block, each up to its last one (`flow_tokens`). Blocks are
+            # numbered like visuals (block k ≥ 1 is visual k − 1), so t doubles as the table.
+            rows = flow_rows(batch.layout, batch.position_ids, batch.blocks)
+            velocity = self.flow_head(
+                rows.gather(hidden), rows.position_ids, self.attention_mask(rows.layout),
+                rows.layout.block_ids, t, rows.out_rows, rows.out_cols,
+            )  # fmt: skip
             target = torch.cat([rearrange(targets[b.visual], "c f h w -> (f h w) c") for b in noisy_blocks])
         else:
             idle.append(self._idle_flow_head(hidden[:1, :1], batch.position_ids[:, :1, :1]))
