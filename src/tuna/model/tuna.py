@@ -189,8 +189,9 @@ class TunaModel(nn.Module):
     def _idle_flow_head(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         """The flow head on one token (1, 1, D) conditioned on t = 1: every one of its parameters used."""
         one = torch.ones((1, 1), dtype=torch.long, device=hidden.device)
-        mask = self.attention_mask(TokenLayout(sample_ids=one - 1, block_ids=one))
         at = torch.zeros(1, dtype=torch.long, device=hidden.device)
+        # One token attends to itself: SDPA's causal mask on any device (no flex kernel for a 1-token shape).
+        mask = AttentionMask.causal()
         return self.flow_head(hidden, position_ids, mask, one, torch.ones(1, device=hidden.device), at, at)
 
     # ---------------------------------------------------------------- loading and saving
