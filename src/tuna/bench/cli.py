@@ -95,6 +95,28 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument("--cfg", type=float, default=7.5, help="text guidance")
     d.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     d.set_defaults(func=run_diagnose)
+    for name, source, what in (
+        ("geneval", "--metadata", "GenEval's evaluation_metadata.jsonl"),
+        ("dpg", "--prompts", "DPG-Bench's prompts/ directory (ID.txt files)"),
+    ):
+        e = kinds.add_parser(
+            name,
+            help=f"write images for {'GenEval' if name == 'geneval' else 'DPG-Bench'} in the layout its own "
+            "scorer reads (the scorer itself runs in that benchmark's environment; tuna.bench.external)",
+        )
+        e.add_argument("--model", type=Path, required=True, help="model directory")
+        e.add_argument(source, dest="source", type=Path, required=True, help=what)
+        e.add_argument("--out", type=Path, required=True, help="image directory (a stopped run continues)")
+        e.add_argument("--n", type=int, default=4, help="images per prompt (both benchmarks' default: 4)")
+        e.add_argument("--size", type=int, default=None, help="image side (default: the model's image_size)")
+        e.add_argument("--steps", type=int, default=50)
+        e.add_argument("--cfg", type=float, default=7.5)
+        e.add_argument("--shift", type=float, default=None, help="default: the model's own")
+        e.add_argument("--seed", type=int, default=0, help="image k of prompt i uses seed + i·n + k")
+        e.add_argument("--batch-size", type=int, default=8, help="images per batched generation call")
+        e.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+        e.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+        e.set_defaults(func=run_external)
     return p
 
 
@@ -172,6 +194,34 @@ def run_diagnose(args: argparse.Namespace) -> int:
         device=pipe.device,
     )
     print(found.table())
+    return 0
+
+
+def run_external(args: argparse.Namespace) -> int:
+    import torch
+
+    from tuna.bench.external import read_dpg_prompts, read_geneval_metadata, write_dpg, write_geneval
+    from tuna.pipeline import TunaPipeline
+
+    geneval = args.bench == "geneval"
+    # Inputs first: a bad prompt file is reported before the model's slow load.
+    prompts = read_geneval_metadata(args.source) if geneval else read_dpg_prompts(args.source)
+    resolve_size(args)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    pipe = TunaPipeline.from_pretrained(args.model, device=args.device, dtype=dtype)
+
+    def generate(texts: list[str], seeds: list[int]):
+        return pipe.generate(texts, args.size, args.size, args.steps, args.cfg, args.shift, seeds=seeds)
+
+    write = write_geneval if geneval else write_dpg
+    written, kept = write(generate, prompts, args.out, args.n, args.seed, args.batch_size, progress=True)
+    scorer = (
+        f"geneval/evaluation/evaluate_images.py {args.out} --outfile results.jsonl --model-path DETECTOR_DIR"
+        if geneval
+        else f"dpg_bench/compute_dpg_bench.py --image-root-path {args.out} --resolution {args.size} "
+        f"--pic-num {args.n}"
+    )
+    print(f"prompts written: {written}, already complete: {kept}, in {args.out}; score with {scorer}")
     return 0
 
 

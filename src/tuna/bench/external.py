@@ -1,0 +1,180 @@
+"""Images for public text-to-image benchmarks, written in the layout their own scorers read.
+
+- **GenEval** (github.com/djghosh13/geneval): one folder per line of `evaluation_metadata.jsonl`,
+  `OUT/00000/metadata.jsonl` (that line, verbatim), `OUT/00000/samples/0000.png …` and a `grid.png`;
+  scored by its `evaluation/evaluate_images.py` (mmdet's Mask2Former) and `summary_scores.py`.
+- **DPG-Bench** (ELLA's `dpg_bench`): for each prompt file `ID.txt`, one `OUT/ID.png` holding the samples
+  in a 2 × 2 grid of `size`-pixel tiles (top left, top right, bottom left, bottom right; one sample: the
+  image alone); scored by its `compute_dpg_bench.py --resolution SIZE --pic-num N` (an mPLUG VQA model).
+
+Neither scorer runs here (their detector and VQA models are downloads); these functions write what they
+read. Image k of prompt i is drawn with seed `seed + i·n + k`, so any subset can be regenerated alone and
+a run that was stopped continues: finished prompts are skipped, and every file is written under a
+temporary name and renamed, so a file that exists is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from tqdm.auto import tqdm
+
+Generate = Callable[[list[str], list[int]], list[Image.Image]]  # (prompts, seeds) → images
+
+
+@dataclass(frozen=True)
+class Prompt:
+    key: str  # GenEval: the folder ("00042"); DPG-Bench: the prompt file's stem
+    text: str
+    metadata: str | None = None  # GenEval: the metadata line, verbatim
+
+
+def read_geneval_metadata(path: Path) -> list[Prompt]:
+    """The prompts of a GenEval `evaluation_metadata.jsonl` (one JSON object with a "prompt" per line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no GenEval metadata file at {path}")
+    prompts = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not JSON ({err.msg})") from None
+        text = record.get("prompt") if isinstance(record, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f'{path}:{number}: expected a JSON object with a non-empty "prompt" string')
+        prompts.append(Prompt(f"{len(prompts):05d}", text, line.strip()))
+    if not prompts:
+        raise ValueError(f"{path} holds no prompts")
+    return prompts
+
+
+def read_dpg_prompts(directory: Path) -> list[Prompt]:
+    """DPG-Bench's `prompts/ID.txt` files, in the order of their ids (numerically where they are numbers)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no DPG-Bench prompt directory at {directory}")
+    files = sorted(directory.glob("*.txt"), key=_id_order)
+    if not files:
+        raise ValueError(f"{directory} holds no prompt files (ID.txt)")
+    prompts = []
+    for file in files:
+        text = file.read_text(encoding="utf-8").strip()
+        if not text:
+            raise ValueError(f"{file} is empty: expected the prompt's text")
+        prompts.append(Prompt(file.stem, text))
+    return prompts
+
+
+def _id_order(path: Path) -> tuple[bool, int, str]:
+    """Numeric ids in numeric order, then any others by name."""
+    number = path.stem.isdigit()
+    return (not number, int(path.stem) if number else 0, path.stem)
+
+
+def image_seed(seed: int, index: int, k: int, n: int) -> int:
+    """The seed of image k of prompt `index` when every prompt gets n images."""
+    return seed + index * n + k
+
+
+def grid(images: Sequence[Image.Image], columns: int = 2) -> Image.Image:
+    """Images of one size tiled row by row, `columns` to a row; unused tiles stay black."""
+    width, height = images[0].size
+    rows = -(-len(images) // columns)
+    canvas = Image.new("RGB", (width * min(columns, len(images)), height * rows))
+    for k, image in enumerate(images):
+        canvas.paste(image, ((k % columns) * width, (k // columns) * height))
+    return canvas
+
+
+def _save(image: Image.Image, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    image.save(partial, format="PNG")
+    os.replace(partial, path)
+
+
+def _write_text(text: str, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _in_batches(
+    generate: Generate, todo: list[tuple[int, Prompt]], n: int, seed: int, batch_size: int, progress: bool
+) -> Iterator[tuple[int, Prompt, list[Image.Image]]]:
+    """Every image of the prompts `todo`, generated `batch_size` at a time; yields a prompt once complete."""
+    jobs = [(i, prompt, k) for i, prompt in todo for k in range(n)]
+    done: dict[int, list[Image.Image]] = {}
+    starts = range(0, len(jobs), batch_size)
+    for start in tqdm(starts, desc="batches", unit="batch", disable=not progress):
+        chunk = jobs[start : start + batch_size]
+        images = generate([p.text for _, p, _ in chunk], [image_seed(seed, i, k, n) for i, _, k in chunk])
+        for (i, prompt, _), image in zip(chunk, images):  # a prompt's images come in k order
+            done.setdefault(i, []).append(image)
+            if len(done[i]) == n:
+                yield i, prompt, done.pop(i)
+
+
+def write_geneval(
+    generate: Generate,
+    prompts: list[Prompt],
+    out: Path,
+    n: int = 4,
+    seed: int = 0,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> tuple[int, int]:
+    """GenEval's folders for `prompts`; returns (prompts written now, prompts already complete)."""
+    _check_counts(n, batch_size)
+    out = Path(out)
+
+    def complete(prompt: Prompt) -> bool:
+        folder = out / prompt.key
+        return (folder / "metadata.jsonl").is_file() and all(
+            (folder / "samples" / f"{k:04d}.png").is_file() for k in range(n)
+        )
+
+    todo = [(i, p) for i, p in enumerate(prompts) if not complete(p)]
+    for _, prompt, images in _in_batches(generate, todo, n, seed, batch_size, progress):
+        folder = out / prompt.key
+        (folder / "samples").mkdir(parents=True, exist_ok=True)
+        for k, image in enumerate(images):
+            _save(image, folder / "samples" / f"{k:04d}.png")
+        _save(grid(images), folder / "grid.png")
+        _write_text(prompt.metadata + "\n", folder / "metadata.jsonl")  # last: marks the folder complete
+    return len(todo), len(prompts) - len(todo)
+
+
+def write_dpg(
+    generate: Generate,
+    prompts: list[Prompt],
+    out: Path,
+    n: int = 4,
+    seed: int = 0,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> tuple[int, int]:
+    """DPG-Bench's `ID.png` grids for `prompts`; returns (prompts written now, prompts already complete)."""
+    _check_counts(n, batch_size)
+    if n > 4:
+        raise ValueError(f"DPG-Bench reads at most 4 samples per prompt (a 2 × 2 grid), got n = {n}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [(i, p) for i, p in enumerate(prompts) if not (out / f"{p.key}.png").is_file()]
+    for _, prompt, images in _in_batches(generate, todo, n, seed, batch_size, progress):
+        _save(grid(images) if n > 1 else images[0], out / f"{prompt.key}.png")
+    return len(todo), len(prompts) - len(todo)
+
+
+def _check_counts(n: int, batch_size: int) -> None:
+    if n < 1:
+        raise ValueError(f"n (images per prompt) must be positive, got {n}")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be positive, got {batch_size}")
