@@ -117,6 +117,21 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         e.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
         e.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
         e.set_defaults(func=run_external)
+    q = kinds.add_parser(
+        "qa",
+        help="answer a jsonl of questions about images or videos (the `und` training format) and score "
+        "them against the answers it holds (tuna.bench.qa)",
+    )
+    q.add_argument("--model", type=Path, required=True, help="model directory")
+    q.add_argument("--data", type=Path, required=True, help="questions: jsonl, LLaVA conversations")
+    q.add_argument("--out", type=Path, required=True, help="answers jsonl (a stopped run continues)")
+    q.add_argument("--max-new-tokens", type=int, default=64)
+    q.add_argument("--batch-size", type=int, default=8, help="questions per batched greedy decode")
+    q.add_argument("--frames", type=int, default=None, help="video frames (default: the model's)")
+    q.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    q.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    q.add_argument("--json", type=Path, help="write the summary here")
+    q.set_defaults(func=run_qa)
     return p
 
 
@@ -222,6 +237,32 @@ def run_external(args: argparse.Namespace) -> int:
         f"--pic-num {args.n}"
     )
     print(f"prompts written: {written}, already complete: {kept}, in {args.out}; score with {scorer}")
+    return 0
+
+
+def run_qa(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from tuna.bench.qa import answer_questions, read_questions
+    from tuna.pipeline import TunaPipeline
+
+    questions = read_questions(args.data)  # before the model's slow load
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    pipe = TunaPipeline.from_pretrained(args.model, device=args.device, dtype=dtype)
+
+    def answer(conversations):
+        return pipe.chat_batch(conversations, max_new_tokens=args.max_new_tokens, video_frames=args.frames)
+
+    summary = answer_questions(answer, questions, args.out, args.batch_size, progress=True)
+    accuracy = "n/a" if summary["accuracy"] is None else f"{summary['accuracy']:.3f}"
+    print(f"accuracy {accuracy} over {summary['scored']} questions with a reference "
+          f"({summary['answered']} answered, {summary['answered_now']} now); answers in {args.out}")  # fmt: skip
+    if args.json:
+        args.json.write_text(
+            json.dumps({**summary, "model": str(args.model), "data": str(args.data)}, indent=2)
+        )
     return 0
 
 
