@@ -5,9 +5,11 @@ from __future__ import annotations
 import tempfile
 import time
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
 
 from tuna.serve import chat, images, videos
 from tuna.serve.config import ServeConfig
@@ -31,6 +33,14 @@ ERRORS = {
 }
 
 misc = APIRouter()
+# Static: no data of the server's, so it is served without the API key (the page asks for it).
+PLAYGROUND = resources.files("tuna.serve").joinpath("playground.html").read_text(encoding="utf-8")
+
+
+@misc.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def playground() -> HTMLResponse:
+    """A page that calls this API from the browser: chat (streamed), text-to-image, edit, text-to-video."""
+    return HTMLResponse(PLAYGROUND)
 
 
 @misc.get("/health", response_model=Health)
@@ -77,5 +87,5 @@ def create_app(pipe, config: ServeConfig | None = None) -> FastAPI:
     # Starlette runs the last-added middleware first: authentication, then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     if config.api_key is not None:
-        app.add_middleware(APIKeyMiddleware, api_key=config.api_key)
+        app.add_middleware(APIKeyMiddleware, api_key=config.api_key, public=("/",))
     return app

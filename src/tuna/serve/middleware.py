@@ -21,12 +21,15 @@ async def _send_error(send, status: int, message: str, headers: dict[str, str] |
 
 
 class APIKeyMiddleware:
-    def __init__(self, app, api_key: str):
+    def __init__(self, app, api_key: str, public: tuple[str, ...] = ()):
         self.app = app
         self.expected = f"Bearer {api_key}".encode()
+        self.public = public  # paths any GET may read without the key (static pages)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if scope["method"] in ("GET", "HEAD") and scope["path"] in self.public:
             return await self.app(scope, receive, send)
         given = dict(scope["headers"]).get(b"authorization", b"")
         if not hmac.compare_digest(given, self.expected):  # constant time: no guessing by timing
