@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tuna.bench.controls import CONTROLS, make_control
+from tuna.bench.external_cli import register_external
 from tuna.bench.items import BENCH_TASKS, BenchItem, build_items, load_prompt_items
 from tuna.bench.protocol import TunaTasks, load_tasks
 from tuna.bench.report import format_table, write_html, write_json
@@ -95,43 +96,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument("--cfg", type=float, default=7.5, help="text guidance")
     d.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     d.set_defaults(func=run_diagnose)
-    for name, source, what in (
-        ("geneval", "--metadata", "GenEval's evaluation_metadata.jsonl"),
-        ("dpg", "--prompts", "DPG-Bench's prompts/ directory (ID.txt files)"),
-    ):
-        e = kinds.add_parser(
-            name,
-            help=f"write images for {'GenEval' if name == 'geneval' else 'DPG-Bench'} in the layout its own "
-            "scorer reads (the scorer itself runs in that benchmark's environment; tuna.bench.external)",
-        )
-        e.add_argument("--model", type=Path, required=True, help="model directory")
-        e.add_argument(source, dest="source", type=Path, required=True, help=what)
-        e.add_argument("--out", type=Path, required=True, help="image directory (a stopped run continues)")
-        e.add_argument("--n", type=int, default=4, help="images per prompt (both benchmarks' default: 4)")
-        e.add_argument("--size", type=int, default=None, help="image side (default: the model's image_size)")
-        e.add_argument("--steps", type=int, default=50)
-        e.add_argument("--cfg", type=float, default=7.5)
-        e.add_argument("--shift", type=float, default=None, help="default: the model's own")
-        e.add_argument("--seed", type=int, default=0, help="image k of prompt i uses seed + i·n + k")
-        e.add_argument("--batch-size", type=int, default=8, help="images per batched generation call")
-        e.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-        e.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
-        e.set_defaults(func=run_external)
-    q = kinds.add_parser(
-        "qa",
-        help="answer a jsonl of questions about images or videos (the `und` training format) and score "
-        "them against the answers it holds (tuna.bench.qa)",
-    )
-    q.add_argument("--model", type=Path, required=True, help="model directory")
-    q.add_argument("--data", type=Path, required=True, help="questions: jsonl, LLaVA conversations")
-    q.add_argument("--out", type=Path, required=True, help="answers jsonl (a stopped run continues)")
-    q.add_argument("--max-new-tokens", type=int, default=64)
-    q.add_argument("--batch-size", type=int, default=8, help="questions per batched greedy decode")
-    q.add_argument("--frames", type=int, default=None, help="video frames (default: the model's)")
-    q.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    q.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
-    q.add_argument("--json", type=Path, help="write the summary here")
-    q.set_defaults(func=run_qa)
+    register_external(kinds)
     return p
 
 
@@ -209,60 +174,6 @@ def run_diagnose(args: argparse.Namespace) -> int:
         device=pipe.device,
     )
     print(found.table())
-    return 0
-
-
-def run_external(args: argparse.Namespace) -> int:
-    import torch
-
-    from tuna.bench.external import read_dpg_prompts, read_geneval_metadata, write_dpg, write_geneval
-    from tuna.pipeline import TunaPipeline
-
-    geneval = args.bench == "geneval"
-    # Inputs first: a bad prompt file is reported before the model's slow load.
-    prompts = read_geneval_metadata(args.source) if geneval else read_dpg_prompts(args.source)
-    resolve_size(args)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
-    pipe = TunaPipeline.from_pretrained(args.model, device=args.device, dtype=dtype)
-
-    def generate(texts: list[str], seeds: list[int]):
-        return pipe.generate(texts, args.size, args.size, args.steps, args.cfg, args.shift, seeds=seeds)
-
-    write = write_geneval if geneval else write_dpg
-    written, kept = write(generate, prompts, args.out, args.n, args.seed, args.batch_size, progress=True)
-    scorer = (
-        f"geneval/evaluation/evaluate_images.py {args.out} --outfile results.jsonl --model-path DETECTOR_DIR"
-        if geneval
-        else f"dpg_bench/compute_dpg_bench.py --image-root-path {args.out} --resolution {args.size} "
-        f"--pic-num {args.n}"
-    )
-    print(f"prompts written: {written}, already complete: {kept}, in {args.out}; score with {scorer}")
-    return 0
-
-
-def run_qa(args: argparse.Namespace) -> int:
-    import json
-
-    import torch
-
-    from tuna.bench.qa import answer_questions, read_questions
-    from tuna.pipeline import TunaPipeline
-
-    questions = read_questions(args.data)  # before the model's slow load
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
-    pipe = TunaPipeline.from_pretrained(args.model, device=args.device, dtype=dtype)
-
-    def answer(conversations):
-        return pipe.chat_batch(conversations, max_new_tokens=args.max_new_tokens, video_frames=args.frames)
-
-    summary = answer_questions(answer, questions, args.out, args.batch_size, progress=True)
-    accuracy = "n/a" if summary["accuracy"] is None else f"{summary['accuracy']:.3f}"
-    print(f"accuracy {accuracy} over {summary['scored']} questions with a reference "
-          f"({summary['answered']} answered, {summary['answered_now']} now); answers in {args.out}")  # fmt: skip
-    if args.json:
-        args.json.write_text(
-            json.dumps({**summary, "model": str(args.model), "data": str(args.data)}, indent=2)
-        )
     return 0
 
 

@@ -94,7 +94,7 @@ def grid(images: Sequence[Image.Image], columns: int = 2) -> Image.Image:
     return canvas
 
 
-def _save(image: Image.Image, path: Path) -> None:
+def save_png(image: Image.Image, path: Path) -> None:
     partial = path.with_name(f".{path.name}.partial")
     image.save(partial, format="PNG")
     os.replace(partial, path)
@@ -106,7 +106,7 @@ def _write_text(text: str, path: Path) -> None:
     os.replace(partial, path)
 
 
-def _in_batches(
+def in_batches(
     generate: Generate, todo: list[tuple[int, Prompt]], n: int, seed: int, batch_size: int, progress: bool
 ) -> Iterator[tuple[int, Prompt, list[Image.Image]]]:
     """Every image of the prompts `todo`, generated `batch_size` at a time; yields a prompt once complete."""
@@ -132,7 +132,7 @@ def write_geneval(
     progress: bool = False,
 ) -> tuple[int, int]:
     """GenEval's folders for `prompts`; returns (prompts written now, prompts already complete)."""
-    _check_counts(n, batch_size)
+    check_counts(n, batch_size)
     out = Path(out)
 
     def complete(prompt: Prompt) -> bool:
@@ -142,12 +142,12 @@ def write_geneval(
         )
 
     todo = [(i, p) for i, p in enumerate(prompts) if not complete(p)]
-    for _, prompt, images in _in_batches(generate, todo, n, seed, batch_size, progress):
+    for _, prompt, images in in_batches(generate, todo, n, seed, batch_size, progress):
         folder = out / prompt.key
         (folder / "samples").mkdir(parents=True, exist_ok=True)
         for k, image in enumerate(images):
-            _save(image, folder / "samples" / f"{k:04d}.png")
-        _save(grid(images), folder / "grid.png")
+            save_png(image, folder / "samples" / f"{k:04d}.png")
+        save_png(grid(images), folder / "grid.png")
         _write_text(prompt.metadata + "\n", folder / "metadata.jsonl")  # last: marks the folder complete
     return len(todo), len(prompts) - len(todo)
 
@@ -162,18 +162,18 @@ def write_dpg(
     progress: bool = False,
 ) -> tuple[int, int]:
     """DPG-Bench's `ID.png` grids for `prompts`; returns (prompts written now, prompts already complete)."""
-    _check_counts(n, batch_size)
+    check_counts(n, batch_size)
     if n > 4:
         raise ValueError(f"DPG-Bench reads at most 4 samples per prompt (a 2 × 2 grid), got n = {n}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     todo = [(i, p) for i, p in enumerate(prompts) if not (out / f"{p.key}.png").is_file()]
-    for _, prompt, images in _in_batches(generate, todo, n, seed, batch_size, progress):
-        _save(grid(images) if n > 1 else images[0], out / f"{prompt.key}.png")
+    for _, prompt, images in in_batches(generate, todo, n, seed, batch_size, progress):
+        save_png(grid(images) if n > 1 else images[0], out / f"{prompt.key}.png")
     return len(todo), len(prompts) - len(todo)
 
 
-def _check_counts(n: int, batch_size: int) -> None:
+def check_counts(n: int, batch_size: int) -> None:
     if n < 1:
         raise ValueError(f"n (images per prompt) must be positive, got {n}")
     if batch_size < 1:
