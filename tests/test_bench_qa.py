@@ -93,7 +93,7 @@ def test_answers_are_appended_scored_and_resumed(tmp_path):
 
 def test_bad_questions_are_named_by_line(tmp_path):
     for record, message in (
-        ("{oops", "questions.jsonl:2: Expecting"),
+        ("{oops", "questions.jsonl:2: not JSON"),
         (
             {"image": "missing.png", "conversations": RECORDS[0]["conversations"]},
             "questions.jsonl:2: no image file",

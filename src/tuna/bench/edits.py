@@ -12,7 +12,6 @@ the results it lacks.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tuna.bench.external import check_counts, save_png
+from tuna.bench.lines import json_record, parse_lines
 from tuna.data.formats import open_image
 
 EditFn = Callable[[list[Image.Image], list[str], list[int]], list[Image.Image]]  # (images, texts, seeds)
@@ -37,25 +37,20 @@ class EditRequest:
 
 
 def read_edit_requests(path: Path) -> list[EditRequest]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no edit requests file at {path}")
-    requests, outputs = [], {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            request = _request(json.loads(line), path.parent, len(requests), number)
-        except (ValueError, FileNotFoundError) as err:  # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{path}:{number}: {err}") from None
-        if request.output in outputs:
+    root = Path(path).parent
+    requests = parse_lines(
+        path,
+        "edit requests file",
+        "edit requests",
+        lambda line, number, i: _request(json_record(line), root, i, number),
+    )
+    first: dict[str, int] = {}
+    for request in requests:
+        if request.output in first:
             raise ValueError(
-                f"{path}:{number}: output {request.output!r} is also line {outputs[request.output]}'s"
+                f"{path}:{request.line}: output {request.output!r} is also line {first[request.output]}'s"
             )
-        outputs[request.output] = number
-        requests.append(request)
-    if not requests:
-        raise ValueError(f"{path} holds no edit requests")
+        first[request.output] = request.line
     return requests
 
 

@@ -15,7 +15,6 @@ temporary name and renamed, so a file that exists is complete.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from pathlib import Path
 
 from PIL import Image
 from tqdm.auto import tqdm
+
+from tuna.bench.lines import json_record, parse_lines
 
 Generate = Callable[[list[str], list[int]], list[Image.Image]]  # (prompts, seeds) → images
 
@@ -36,24 +37,15 @@ class Prompt:
 
 def read_geneval_metadata(path: Path) -> list[Prompt]:
     """The prompts of a GenEval `evaluation_metadata.jsonl` (one JSON object with a "prompt" per line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no GenEval metadata file at {path}")
-    prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{number}: not JSON ({err.msg})") from None
+
+    def parse(line: str, number: int, index: int) -> Prompt:
+        record = json_record(line)
         text = record.get("prompt") if isinstance(record, dict) else None
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f'{path}:{number}: expected a JSON object with a non-empty "prompt" string')
-        prompts.append(Prompt(f"{len(prompts):05d}", text, line.strip()))
-    if not prompts:
-        raise ValueError(f"{path} holds no prompts")
-    return prompts
+            raise ValueError('expected a JSON object with a non-empty "prompt" string')
+        return Prompt(f"{index:05d}", text, line)
+
+    return parse_lines(path, "GenEval metadata file", "prompts", parse)
 
 
 def read_dpg_prompts(directory: Path) -> list[Prompt]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from tuna.bench.lines import json_record, parse_lines
 from tuna.data.formats import IMAGE_PLACEHOLDER, ROLES
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -56,20 +57,13 @@ def is_correct(prediction: str, reference: str) -> bool:
 
 def read_questions(path: Path) -> list[Question]:
     """Every record of the file as a question; a bad record raises ValueError naming its line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no questions file at {path}")
-    out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(_question(json.loads(line), path.parent, len(out), number))
-        except (ValueError, FileNotFoundError) as err:  # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{path}:{number}: {err}") from None
-    if not out:
-        raise ValueError(f"{path} holds no questions")
-    return out
+    root = Path(path).parent
+    return parse_lines(
+        path,
+        "questions file",
+        "questions",
+        lambda line, number, i: _question(json_record(line), root, i, number),
+    )
 
 
 def _question(record: Any, root: Path, index: int, number: int) -> Question:

@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from tuna.bench.external import Prompt, check_counts, in_batches
+from tuna.bench.lines import parse_lines
 from tuna.media import write_video
 
 GenerateVideos = Callable[[list[str], list[int]], list[list[Image.Image]]]  # (prompts, seeds) → frames
@@ -24,24 +25,15 @@ MAX_NAME_BYTES = 255  # a file name's limit on common file systems
 
 def read_vbench_prompts(path: Path) -> list[Prompt]:
     """One prompt per non-blank line; each must be usable as a file name, as VBench names videos by it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no VBench prompt list at {path}")
-    prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        text = line.strip()
-        if not text:
-            continue
+
+    def parse(text: str, number: int, index: int) -> Prompt:
         if "/" in text or "\0" in text:
-            raise ValueError(f"{path}:{number}: a prompt with '/' cannot name a video file, as VBench needs")
+            raise ValueError("a prompt with '/' cannot name a video file, as VBench needs")
         if len(f"{text}-0.mp4".encode()) > MAX_NAME_BYTES:
-            raise ValueError(
-                f"{path}:{number}: the prompt is too long to name a video file ({MAX_NAME_BYTES} bytes)"
-            )
-        prompts.append(Prompt(text, text))
-    if not prompts:
-        raise ValueError(f"{path} holds no prompts")
-    return prompts
+            raise ValueError(f"the prompt is too long to name a video file ({MAX_NAME_BYTES} bytes)")
+        return Prompt(text, text)
+
+    return parse_lines(path, "VBench prompt list", "prompts", parse)
 
 
 def video_name(prompt: Prompt, k: int) -> str:
