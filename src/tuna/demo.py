@@ -182,6 +182,10 @@ def run_demo(
     )
     report.write(f"{header}\n\nShapesBench, n = {bench_n} per task:\n{summary}")
     print(f"\nWrote {out / 'report.html'} and {out / 'grid.png'} in {time.perf_counter() - started:.0f} s.")
+    if (checkpoint / "config.json").is_file():
+        print(
+            f"Try it yourself in the browser: tuna serve --model {checkpoint}, then open http://127.0.0.1:8000/"
+        )
     return 0
 
 
