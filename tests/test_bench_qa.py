@@ -14,8 +14,10 @@ def test_scoring_rules():
     assert not is_correct("red cars and a dog", "red car")
     for prediction in ("B", "b", "B.", "(B) a cat", "B: a cat"):
         assert is_correct(prediction, "B"), prediction
-    for prediction in ("Because it is", "A", "", "the answer is B"):
+    for prediction in ("Because it is", "A", "", "the answer is B", "b is it"):
         assert not is_correct(prediction, "B"), prediction
+    assert not is_correct("a red car", "A")  # the article, not option A
+    assert is_correct("a", "A") and is_correct("(a)", "A")
 
 
 def write_questions(tmp_path, records):

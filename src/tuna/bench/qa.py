@@ -6,9 +6,10 @@ per line: `{"image": "a.jpg", "conversations": [{"from": "human", "value": "<ima
 turn as context; the gpt turn after it, when present, is the reference.
 
 Scoring (documented so results compare): a reference that is one option letter (A–H, as in MMBench-
-style multiple choice) matches a prediction that starts with that letter as a word ("B", "B.", "(B) a
-cat"); any other reference matches a prediction equal to it after normalisation — lower case,
-punctuation and the articles a / an / the removed, number words zero–ten as digits, spaces collapsed.
+style multiple choice) matches a prediction that starts with that capital letter as a word ("B", "B.",
+"(B) a cat") or is that letter alone in lower case ("b"); any other reference matches a prediction
+equal to it after normalisation — lower case, punctuation and the articles a / an / the removed,
+number words zero–ten as digits, spaces collapsed.
 
 The answers file (jsonl) gets one line per record as it is answered, so a stopped run continues: lines
 already there are kept and their records skipped.
@@ -29,7 +30,9 @@ from tuna.bench.lines import json_record, parse_lines
 from tuna.data.formats import IMAGE_PLACEHOLDER, ROLES
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-_OPTION = re.compile(r"^\(?([A-Ha-h])(?:[).:,\s]|$)")
+# An option letter at the start: a capital followed by a delimiter ("B", "B.", "(B) a cat"), or a lower-case
+# letter alone ("b", "(b)"): a lower-case "a" followed by words is the article, not option A.
+_OPTION = re.compile(r"^\(?(?:([A-H])(?:[).:,\s]|$)|([a-h])\)?\.?$)")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def is_correct(prediction: str, reference: str) -> bool:
     reference = reference.strip()
     if len(reference) == 1 and reference.upper() in "ABCDEFGH":
         found = _OPTION.match(prediction.strip())
-        return found is not None and found.group(1).upper() == reference.upper()
+        return found is not None and (found.group(1) or found.group(2)).upper() == reference.upper()
     return normalize(prediction) == normalize(reference)
 
 
