@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+OUT_HELP = "output directory; a stopped run continues in it (a run with other settings needs its own)"
 IMAGE_SCORERS = {
     "geneval": "geneval/evaluation/evaluate_images.py {out} --outfile results.jsonl --model-path DETECTOR_DIR",
     "dpg": "dpg_bench/compute_dpg_bench.py --image-root-path {out} --resolution {size} --pic-num {n}",
@@ -43,7 +44,7 @@ def register_external(kinds: Any) -> None:
         )
         _model_args(e)
         e.add_argument(source, dest="source", type=Path, required=True, help=what)
-        e.add_argument("--out", type=Path, required=True, help="image directory")
+        e.add_argument("--out", type=Path, required=True, help=OUT_HELP)
         e.add_argument("--n", type=int, default=4, help="images per prompt (both benchmarks' default: 4)")
         e.add_argument("--size", type=int, default=None, help="image side (default: the model's image_size)")
         e.add_argument("--cfg", type=float, default=7.5)
@@ -53,7 +54,7 @@ def register_external(kinds: Any) -> None:
     v = kinds.add_parser("vbench", help="write videos for VBench, named PROMPT-K.mp4 (tuna.bench.vbench)")
     _model_args(v)
     v.add_argument("--prompts", type=Path, required=True, help="a VBench prompt list (one prompt a line)")
-    v.add_argument("--out", type=Path, required=True, help="video directory")
+    v.add_argument("--out", type=Path, required=True, help=OUT_HELP)
     v.add_argument("--n", type=int, default=5, help="videos per prompt (VBench: 5)")
     v.add_argument("--frames", type=int, default=None, help="1 + 4k frames (default: the model's)")
     v.add_argument("--size", type=int, default=None, help="frame side (default: the model's image_size)")
@@ -70,7 +71,7 @@ def register_external(kinds: Any) -> None:
     d.add_argument(
         "--data", type=Path, required=True, help="requests: jsonl of raw_image, instruction, output"
     )
-    d.add_argument("--out", type=Path, required=True, help="output directory")
+    d.add_argument("--out", type=Path, required=True, help=OUT_HELP)
     d.add_argument("--text-cfg", type=float, default=5.0)
     d.add_argument("--image-cfg", type=float, default=1.5)
     _sampling_args(d, "request i uses seed + i", 8)
