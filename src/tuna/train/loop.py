@@ -27,7 +27,7 @@ from tuna.train.freeze import apply_freezing
 from tuna.train.metrics import MetricsLogger
 from tuna.train.objectives import TunaObjective, VAEObjective
 from tuna.train.optim import EMA, build_optimizer, build_scheduler, clip_grad_norm
-from tuna.train.parallelize import Dist, all_reduce_sum, init_distributed, parallelize
+from tuna.train.parallelize import Dist, all_reduce_sum, finish_distributed, init_distributed, parallelize
 from tuna.train.samples import write_samples
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False) -> list[dict]
         stats_images = stats_images[: cfg.vae_stats_samples]
     for path in export(out, model, trained, ema, d, cfg.stage, stats_images):
         print(f"saved {path}")
+    finish_distributed(d)
     return rows
 
 

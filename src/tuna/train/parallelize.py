@@ -47,6 +47,15 @@ def init_distributed() -> Dist:
     return Dist(rank, world, local_rank, device)
 
 
+def finish_distributed(dist_info: Dist) -> None:
+    """Wait until every process is done (the main one writes the result last), then close the process
+    group. A process that exits with its group still open aborts ("terminate called without an active
+    exception" from gloo's threads) and takes the run down with it, its work finished or not."""
+    if dist_info.world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def blocks_of(model: nn.Module) -> list[tuple[nn.ModuleList, int]]:
     """(list, index) of each repeated block whose forward is called on its own: AC/FSDP units."""
     found = []
