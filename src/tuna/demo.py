@@ -8,6 +8,7 @@ then the same tasks, whose outputs are noise by construction.
 from __future__ import annotations
 
 import html
+import os
 import time
 from pathlib import Path
 
@@ -183,9 +184,8 @@ def run_demo(
     report.write(f"{header}\n\nShapesBench, n = {bench_n} per task:\n{summary}")
     print(f"\nWrote {out / 'report.html'} and {out / 'grid.png'} in {time.perf_counter() - started:.0f} s.")
     if (checkpoint / "config.json").is_file():
-        print(
-            f"Try it yourself in the browser: tuna serve --model {checkpoint}, then open http://127.0.0.1:8000/"
-        )
+        where = os.path.relpath(checkpoint) if checkpoint.resolve().is_relative_to(Path.cwd()) else checkpoint
+        print(f"Try it yourself in the browser: tuna serve --model {where}, then open http://127.0.0.1:8000/")
     return 0
 
 
