@@ -4,6 +4,7 @@ whole batch."""
 import pytest
 import torch
 
+from tuna.model.flow_tokens import flow_rows
 from tuna.model.masks import PAD_SAMPLE
 from tuna.model.tuna import visual_token_index
 from tuna.sequence import Text, Visual, build_batch
@@ -28,8 +29,6 @@ def packed_batch(cfg):
 
 
 def test_gathers_each_sample_with_a_noisy_block_up_to_its_last_one(tiny_cfg):
-    from tuna.model.flow_tokens import flow_rows
-
     batch = packed_batch(tiny_cfg)
     rows = flow_rows(batch.layout, batch.position_ids, batch.blocks)
     width = batch.layout.length
@@ -67,8 +66,6 @@ def test_gathers_each_sample_with_a_noisy_block_up_to_its_last_one(tiny_cfg):
 
 
 def test_the_flow_head_predicts_on_gathered_rows_what_it_predicts_on_the_whole_batch(tiny_model, tiny_cfg):
-    from tuna.model.flow_tokens import flow_rows
-
     model = tiny_model
     with torch.no_grad():  # open the adaLN-Zero gates: a zero-initialised head predicts 0 everywhere
         for p in model.flow_head.parameters():
@@ -90,8 +87,6 @@ def test_the_flow_head_predicts_on_gathered_rows_what_it_predicts_on_the_whole_b
 
 
 def test_a_batch_without_noisy_blocks_is_refused(tiny_cfg):
-    from tuna.model.flow_tokens import flow_rows
-
     batch = build_batch([[Text([1, 2], supervised=True)]], tiny_cfg.tokens, tiny_cfg.vae)
     with pytest.raises(ValueError, match="at least one noisy block"):
         flow_rows(batch.layout, batch.position_ids, batch.blocks)
