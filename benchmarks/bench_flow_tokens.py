@@ -18,8 +18,7 @@ import torch
 
 import tuna.model.tuna as tuna_module
 from tuna.data.pipeline import build_stream
-from tuna.model.flow_tokens import FlowRows, flow_rows
-from tuna.model.tuna import visual_token_index
+from tuna.model.flow_tokens import FlowRows, flow_rows, visual_token_index
 from tuna.train.build import build_model
 from tuna.train.config import with_overrides
 from tuna.train.objectives import TunaObjective

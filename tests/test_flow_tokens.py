@@ -4,9 +4,8 @@ whole batch."""
 import pytest
 import torch
 
-from tuna.model.flow_tokens import flow_rows
+from tuna.model.flow_tokens import flow_rows, visual_token_index
 from tuna.model.masks import PAD_SAMPLE
-from tuna.model.tuna import visual_token_index
 from tuna.sequence import Text, Visual, build_batch
 
 

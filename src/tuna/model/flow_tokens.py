@@ -31,6 +31,13 @@ class FlowRows:
         return hidden.flatten(0, 1)[self.index]
 
 
+def visual_token_index(blocks: list[VisualBlock], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, cols) of the visual tokens (timestep tokens excluded) of `blocks`, in block order."""
+    rows = torch.cat([torch.full((b.num_tokens,), b.row) for b in blocks])
+    cols = torch.cat([torch.arange(b.start + 1, b.start + 1 + b.num_tokens) for b in blocks])
+    return rows.to(device), cols.to(device)
+
+
 def flow_rows(layout: TokenLayout, position_ids: torch.Tensor, blocks: list[VisualBlock]) -> FlowRows:
     """Gather, for the flow head, each sample with a noisy block up to that block's end.
 
@@ -66,9 +73,8 @@ def flow_rows(layout: TokenLayout, position_ids: torch.Tensor, blocks: list[Visu
             landed[source] = r * length + offset + torch.arange(n)
             offset += n
 
-    noisy = [b for b in blocks if b.noisy]
-    tokens = torch.cat([b.row * width + torch.arange(b.start + 1, b.start + 1 + b.num_tokens) for b in noisy])
-    out = landed[tokens]
+    rows, cols = visual_token_index([b for b in blocks if b.noisy], "cpu")
+    out = landed[rows * width + cols]
     index = index.to(device)
     padding = (new_samples == PAD_SAMPLE).to(device)
     block_ids = layout.block_ids.flatten()[index].masked_fill(padding, TEXT_BLOCK)

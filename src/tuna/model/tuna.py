@@ -214,10 +214,3 @@ class TunaModel(nn.Module):
         from tuna.model.loading import save_pretrained
 
         save_pretrained(self, directory)
-
-
-def visual_token_index(blocks: list[VisualBlock], device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, cols) of the visual tokens (timestep tokens excluded) of `blocks`, in block order."""
-    rows = torch.cat([torch.full((b.num_tokens,), b.row) for b in blocks])
-    cols = torch.cat([torch.arange(b.start + 1, b.start + 1 + b.num_tokens) for b in blocks])
-    return rows.to(device), cols.to(device)

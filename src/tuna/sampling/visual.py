@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 import torch
 
 from tuna.model.decoder import KVCache
+from tuna.model.flow_tokens import visual_token_index
 from tuna.model.masks import TokenLayout
 from tuna.model.noise import schedule_shift
 from tuna.model.rope import visual_block_positions
-from tuna.model.tuna import visual_token_index
 from tuna.sampling.flow import StepCallback, VelocityFn, denoise, get_noise, get_schedule, guidance
 from tuna.sequence import Segment, Text, Visual, build_batch
 
