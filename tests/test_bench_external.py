@@ -63,7 +63,7 @@ def test_geneval_layout_seeds_and_resume(tmp_path):
     assert write_geneval(fake_generate(calls), prompts, out, n=2, seed=10, batch_size=3) == (1, 2)
     assert calls == [(["a photo of a red car"] * 2, [12, 13])]
     assert colour(out / "00001" / "samples" / "0001.png") == (13, len("a photo of a red car"), 7)
-    assert not list(out.rglob(".*.partial"))
+    assert not list(out.rglob(".partial-*"))
 
 
 def test_dpg_grid_tiles_are_the_samples_in_the_scorers_crop_order(tmp_path):

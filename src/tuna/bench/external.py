@@ -16,9 +16,12 @@ temporary name and renamed, so a file that exists is complete.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from tqdm.auto import tqdm
@@ -86,32 +89,60 @@ def grid(images: Sequence[Image.Image], columns: int = 2) -> Image.Image:
     return canvas
 
 
+@contextmanager
+def written_atomically(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`, with its suffix, to write the file to; renamed to `path` when the
+    block ends without an error, so a file that exists is complete. The temporary name is short and
+    unique: a name near the file system's limit (VBench names videos by their prompt) still fits."""
+    partial = path.with_name(f".partial-{uuid.uuid4().hex[:12]}{path.suffix}")
+    yield partial
+    os.replace(partial, path)
+
+
 def save_png(image: Image.Image, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    image.save(partial, format="PNG")
-    os.replace(partial, path)
+    with written_atomically(path) as partial:
+        image.save(partial, format="PNG")
 
 
-def _write_text(text: str, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
-def in_batches(
-    generate: Generate, todo: list[tuple[int, Prompt]], n: int, seed: int, batch_size: int, progress: bool
-) -> Iterator[tuple[int, Prompt, list[Image.Image]]]:
-    """Every image of the prompts `todo`, generated `batch_size` at a time; yields a prompt once complete."""
+def _in_batches(
+    generate: Callable[[list[str], list[int]], list[Any]],
+    todo: list[tuple[int, Prompt]],
+    n: int,
+    seed: int,
+    batch_size: int,
+    progress: bool,
+) -> Iterator[tuple[Prompt, list[Any]]]:
+    """Every output of the prompts `todo`, generated `batch_size` at a time; yields a prompt once complete."""
     jobs = [(i, prompt, k) for i, prompt in todo for k in range(n)]
-    done: dict[int, list[Image.Image]] = {}
+    done: dict[int, list[Any]] = {}
     starts = range(0, len(jobs), batch_size)
     for start in tqdm(starts, desc="batches", unit="batch", disable=not progress):
         chunk = jobs[start : start + batch_size]
-        images = generate([p.text for _, p, _ in chunk], [image_seed(seed, i, k, n) for i, _, k in chunk])
-        for (i, prompt, _), image in zip(chunk, images):  # a prompt's images come in k order
-            done.setdefault(i, []).append(image)
+        outputs = generate([p.text for _, p, _ in chunk], [image_seed(seed, i, k, n) for i, _, k in chunk])
+        for (i, prompt, _), output in zip(chunk, outputs):  # a prompt's outputs come in k order
+            done.setdefault(i, []).append(output)
             if len(done[i]) == n:
-                yield i, prompt, done.pop(i)
+                yield prompt, done.pop(i)
+
+
+def write_prompts(
+    generate: Callable[[list[str], list[int]], list[Any]],
+    prompts: list[Prompt],
+    n: int,
+    seed: int,
+    batch_size: int,
+    progress: bool,
+    complete: Callable[[Prompt], bool],
+    save: Callable[[Prompt, list[Any]], None],
+) -> tuple[int, int]:
+    """n outputs (images, videos) for every prompt not yet `complete`, drawn `batch_size` at a time across
+    prompts and handed to `save(prompt, outputs)` once a prompt has all n; returns (prompts written now,
+    prompts already complete)."""
+    check_counts(n, batch_size)
+    todo = [(i, p) for i, p in enumerate(prompts) if not complete(p)]
+    for prompt, outputs in _in_batches(generate, todo, n, seed, batch_size, progress):
+        save(prompt, outputs)
+    return len(todo), len(prompts) - len(todo)
 
 
 def write_geneval(
@@ -124,7 +155,6 @@ def write_geneval(
     progress: bool = False,
 ) -> tuple[int, int]:
     """GenEval's folders for `prompts`; returns (prompts written now, prompts already complete)."""
-    check_counts(n, batch_size)
     out = Path(out)
 
     def complete(prompt: Prompt) -> bool:
@@ -133,15 +163,16 @@ def write_geneval(
             (folder / "samples" / f"{k:04d}.png").is_file() for k in range(n)
         )
 
-    todo = [(i, p) for i, p in enumerate(prompts) if not complete(p)]
-    for _, prompt, images in in_batches(generate, todo, n, seed, batch_size, progress):
+    def save(prompt: Prompt, images: list[Image.Image]) -> None:
         folder = out / prompt.key
         (folder / "samples").mkdir(parents=True, exist_ok=True)
         for k, image in enumerate(images):
             save_png(image, folder / "samples" / f"{k:04d}.png")
         save_png(grid(images), folder / "grid.png")
-        _write_text(prompt.metadata + "\n", folder / "metadata.jsonl")  # last: marks the folder complete
-    return len(todo), len(prompts) - len(todo)
+        with written_atomically(folder / "metadata.jsonl") as partial:  # last: marks the folder complete
+            partial.write_text(prompt.metadata + "\n", encoding="utf-8")
+
+    return write_prompts(generate, prompts, n, seed, batch_size, progress, complete, save)
 
 
 def write_dpg(
@@ -154,15 +185,16 @@ def write_dpg(
     progress: bool = False,
 ) -> tuple[int, int]:
     """DPG-Bench's `ID.png` grids for `prompts`; returns (prompts written now, prompts already complete)."""
-    check_counts(n, batch_size)
     if n > 4:
         raise ValueError(f"DPG-Bench reads at most 4 samples per prompt (a 2 × 2 grid), got n = {n}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    todo = [(i, p) for i, p in enumerate(prompts) if not (out / f"{p.key}.png").is_file()]
-    for _, prompt, images in in_batches(generate, todo, n, seed, batch_size, progress):
+
+    def save(prompt: Prompt, images: list[Image.Image]) -> None:
+        out.mkdir(parents=True, exist_ok=True)
         save_png(grid(images) if n > 1 else images[0], out / f"{prompt.key}.png")
-    return len(todo), len(prompts) - len(todo)
+
+    complete = lambda prompt: (out / f"{prompt.key}.png").is_file()  # noqa: E731
+    return write_prompts(generate, prompts, n, seed, batch_size, progress, complete, save)
 
 
 def check_counts(n: int, batch_size: int) -> None:

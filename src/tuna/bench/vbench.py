@@ -9,13 +9,12 @@ so a stopped run continues with the videos it lacks.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
 
-from tuna.bench.external import Prompt, check_counts, in_batches
+from tuna.bench.external import Prompt, write_prompts, written_atomically
 from tuna.bench.lines import parse_lines
 from tuna.media import write_video
 
@@ -51,15 +50,13 @@ def write_vbench(
     progress: bool = False,
 ) -> tuple[int, int]:
     """n videos per prompt in `out`; returns (prompts written now, prompts already complete)."""
-    check_counts(n, batch_size)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    todo = [
-        (i, p) for i, p in enumerate(prompts) if not all((out / video_name(p, k)).is_file() for k in range(n))
-    ]
-    for _, prompt, videos in in_batches(generate, todo, n, seed, batch_size, progress):
+
+    def save(prompt: Prompt, videos: list[list[Image.Image]]) -> None:
+        out.mkdir(parents=True, exist_ok=True)
         for k, frames in enumerate(videos):
-            path = out / video_name(prompt, k)
-            partial = write_video(frames, path.with_name(f".{k}.partial.mp4"), fps=fps)
-            os.replace(partial, path)
-    return len(todo), len(prompts) - len(todo)
+            with written_atomically(out / video_name(prompt, k)) as partial:
+                write_video(frames, partial, fps=fps)
+
+    complete = lambda prompt: all((out / video_name(prompt, k)).is_file() for k in range(n))  # noqa: E731
+    return write_prompts(generate, prompts, n, seed, batch_size, progress, complete, save)
