@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from tuna.bench.lines import json_record, parse_lines
 from tuna.data.formats import IMAGE_PLACEHOLDER, ROLES
+from tuna.data.shapes.text import NUMBER_WORDS  # zero … ten, as the shapes bench's normaliser reads them
 
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 # An option letter at the start: a capital followed by a delimiter ("B", "B.", "(B) a cat"), or a lower-case
 # letter alone ("b", "(b)"): a lower-case "a" followed by words is the article, not option A.
 _OPTION = re.compile(r"^\(?(?:([A-H])(?:[).:,\s]|$)|([a-h])\)?\.?$)")
@@ -125,8 +125,9 @@ def answer_questions(
     if batch_size < 1:
         raise ValueError(f"batch size must be positive, got {batch_size}")
     out = Path(out)
+    rows = _rows(out) if out.is_file() else []
     done = set()
-    for row in _rows(out) if out.is_file() else []:
+    for row in rows:
         index = row.get("index")
         if (
             not isinstance(index, int)
@@ -149,8 +150,8 @@ def answer_questions(
                 row = {"index": q.index, "line": q.line, "question": q.question, "prediction": prediction,
                        "reference": q.reference, "correct": correct}  # fmt: skip
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                rows.append(row)
             f.flush()
-    rows = _rows(out)
     scored = [r for r in rows if r["correct"] is not None]
     return {
         "answered": len(rows),
