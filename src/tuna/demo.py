@@ -105,7 +105,8 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     checkpoint = Path(model) if model else DEFAULT_CHECKPOINT
-    if (checkpoint / "config.json").is_file():
+    trained = (checkpoint / "config.json").is_file()
+    if trained:
         header = f"Tuna demo — {checkpoint} on the CPU"
         print(header)
         pipe = TunaPipeline.from_pretrained(checkpoint)
@@ -183,7 +184,7 @@ def run_demo(
     )
     report.write(f"{header}\n\nShapesBench, n = {bench_n} per task:\n{summary}")
     print(f"\nWrote {out / 'report.html'} and {out / 'grid.png'} in {time.perf_counter() - started:.0f} s.")
-    if (checkpoint / "config.json").is_file():
+    if trained:
         where = os.path.relpath(checkpoint) if checkpoint.resolve().is_relative_to(Path.cwd()) else checkpoint
         print(f"Try it yourself in the browser: tuna serve --model {where}, then open http://127.0.0.1:8000/")
     return 0
