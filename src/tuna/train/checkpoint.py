@@ -38,7 +38,7 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.distributed.tensor import DTensor, distribute_tensor
 
 from tuna.train.optim import EMA
-from tuna.train.parallelize import Dist
+from tuna.train.parallelize import Dist, barrier
 
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 FORMATS = ("full", "sharded")
@@ -108,7 +108,7 @@ def save_checkpoint(
         if dist_info.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-        _barrier(dist_info)
+        barrier(dist_info)
         dcp.save(
             _sharded_state(model, optimizer, ema), checkpoint_id=tmp
         )  # returns once all shards are written
@@ -137,11 +137,6 @@ def _write_synced(obj: Any, path: Path) -> None:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _barrier(dist_info: Dist) -> None:
-    if dist_info.world > 1:
-        dist.barrier()
 
 
 def _sharded_state(model: nn.Module, optimizer, ema: EMA | None) -> dict[str, Any]:

@@ -47,12 +47,18 @@ def init_distributed() -> Dist:
     return Dist(rank, world, local_rank, device)
 
 
+def barrier(dist_info: Dist) -> None:
+    """Wait for every process (nothing to wait for in a single-process run)."""
+    if dist_info.world > 1:
+        dist.barrier()
+
+
 def finish_distributed(dist_info: Dist) -> None:
     """Wait until every process is done (the main one writes the result last), then close the process
     group. A process that exits with its group still open aborts ("terminate called without an active
     exception" from gloo's threads) and takes the run down with it, its work finished or not."""
     if dist_info.world > 1 and dist.is_initialized():
-        dist.barrier()
+        barrier(dist_info)
         dist.destroy_process_group()
 
 
